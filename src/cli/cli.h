@@ -1,0 +1,17 @@
+/*
+ * cli.h - the seek command's subcommands.  Each cmd_* parses its own arguments (argv[0] is the
+ * subcommand name), prints to stdout/stderr and returns the process exit status; main.c is the
+ * only caller and the cli module is the only place that exits.
+ */
+#ifndef SEEK_CLI_H
+#define SEEK_CLI_H
+
+int cmd_logits(int argc, char **argv);   /* seek logits MODEL --tokens "1 2 3" --out F */
+int cmd_bench(int argc, char **argv);    /* seek bench MODEL [-p N] [-n N] [-t T] [--json] */
+int cmd_quantize(int argc, char **argv); /* seek quantize IN.gguf OUT.gguf TYPE */
+int cmd_show(int argc, char **argv);     /* seek show FILE.gguf */
+
+/* Parses a positive integer option value; returns -1 (after printing why) if it is not one. */
+long cli_parse_count(const char *opt, const char *val, long max);
+
+#endif

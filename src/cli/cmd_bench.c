@@ -1,0 +1,147 @@
+/*
+ * cmd_bench.c - `seek bench MODEL [-p N] [-n N] [-t T] [-r R] [--json]`: prompt processing
+ * (pp: N tokens in one batched pass) and generation (tg: N tokens one at a time) speed, in the
+ * manner of llama-bench, next to this machine's measured memory bandwidth.
+ *
+ * The decode bound: generating one token reads every weight byte once (except the embedding
+ * table, of which one row is read) plus the KV cache so far; bandwidth / bytes-per-token is
+ * the fastest decode the memory system allows, and tg / bound is the efficiency we report.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../model/model.h"
+
+typedef struct {
+    double pp_tps, tg_tps;
+    double load_ms;
+} bench_result;
+
+static void fill_tokens(int32_t *t, int64_t n, int64_t n_vocab, uint64_t seed) {
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        t[i] = (int32_t)((seed >> 33) % (uint64_t)n_vocab);
+    }
+}
+
+static void human_bytes(double b, char *buf, size_t cap) {
+    if (b >= 1024.0 * 1024 * 1024) snprintf(buf, cap, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+    else snprintf(buf, cap, "%.2f MiB", b / (1024.0 * 1024));
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model_path = NULL;
+    long pp = 512, tg = 128, reps = 1, threads = sysconf(_SC_NPROCESSORS_ONLN);
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long *dst = !strcmp(a, "-p") ? &pp : !strcmp(a, "-n") ? &tg : !strcmp(a, "-t") ? &threads
+                  : !strcmp(a, "-r") ? &reps : NULL;
+        if (dst) {
+            if ((*dst = cli_parse_count(a, v, 1 << 20)) < 0) return 2;
+            i++;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (a[0] != '-' && !model_path) {
+            model_path = a;
+        } else {
+            fprintf(stderr, "seek bench: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!model_path) {
+        fprintf(stderr, "usage: seek bench MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--json]\n");
+        return 2;
+    }
+
+    seek_err err = { 0 };
+    uint64_t t0 = time_now_ns();
+    model *m = model_open(model_path, &err);
+    if (!m) {
+        fprintf(stderr, "seek bench: %s\n", err.msg);
+        return 1;
+    }
+    double load_ms = (double)(time_now_ns() - t0) / 1e6;
+    const model_hparams *hp = &m->hp;
+    int64_t n_ctx = pp > tg ? pp : tg;
+    model_ctx *c = model_ctx_new(m, n_ctx, pp, (int)threads, &err);
+    int32_t *tokens = malloc(sizeof(int32_t) * (size_t)n_ctx);
+    float *logits = malloc(sizeof(float) * (size_t)hp->n_vocab);
+    if (!c || !tokens || !logits) {
+        fprintf(stderr, "seek bench: %s\n", c ? "out of memory" : err.msg);
+        model_ctx_free(c);
+        model_close(m);
+        free(tokens);
+        free(logits);
+        return 1;
+    }
+    fill_tokens(tokens, n_ctx, hp->n_vocab, 42);
+
+    /* warm-up: touches the mapped weights once so the timed runs measure compute, not disk */
+    model_eval(c, tokens, 1, 0, logits, false, &err);
+
+    double pp_best = 0, tg_best = 0;
+    for (long r = 0; r < reps; r++) {
+        uint64_t s = time_now_ns();
+        if (model_eval(c, tokens, pp, 0, logits, false, &err) != 0) break;
+        double tps = (double)pp / ((double)(time_now_ns() - s) / 1e9);
+        if (tps > pp_best) pp_best = tps;
+        s = time_now_ns();
+        for (long i = 0; i < tg; i++)
+            if (model_eval(c, tokens + i, 1, i, logits, false, &err) != 0) break;
+        tps = (double)tg / ((double)(time_now_ns() - s) / 1e9);
+        if (tps > tg_best) tg_best = tps;
+    }
+    if (err.msg[0]) {
+        fprintf(stderr, "seek bench: %s\n", err.msg);
+        model_ctx_free(c);
+        model_close(m);
+        free(tokens);
+        free(logits);
+        return 1;
+    }
+
+    /* bytes one decode step reads: all weights but the embedding table (one row of it),
+     * unless it doubles as the output matrix; plus the KV cache at the average position */
+    uint64_t embd_bytes = (uint64_t)m->tok_embd.m * m->tok_embd.row_bytes;
+    uint64_t per_token = m->weight_bytes - (m->tied_output ? 0 : embd_bytes) + m->tok_embd.row_bytes;
+    per_token += (uint64_t)(tg / 2) * 2 * (uint64_t)hp->n_layer * (uint64_t)(hp->n_head_kv * hp->head_dim) * sizeof(float);
+    kern_pool *bw_pool = kern_pool_new((int)threads, &err);
+    double bw = bw_pool ? kern_measure_bandwidth(bw_pool, 1ull << 30, 5) : 0.0;
+    kern_pool_free(bw_pool);
+    double bound = bw > 0 ? bw * 1e9 / (double)per_token : 0;
+    uint64_t rss = sys_rss_bytes();
+
+    if (json) {
+        printf("{\"pp_tokens\":%ld,\"pp_tps\":%.3f,\"tg_tokens\":%ld,\"tg_tps\":%.3f,\"threads\":%ld,"
+               "\"isa\":\"%s\",\"model_bytes\":%llu,\"bytes_per_token\":%llu,\"mem_bw_gbs\":%.2f,"
+               "\"tg_bw_fraction\":%.4f,\"load_ms\":%.1f,\"rss_bytes\":%llu,\"kv_bytes\":%llu}\n",
+               pp, pp_best, tg, tg_best, threads, kern_isa_name(kern_active_isa()),
+               (unsigned long long)m->weight_bytes, (unsigned long long)per_token, bw,
+               bound > 0 ? tg_best / bound : 0.0, load_ms, (unsigned long long)rss,
+               (unsigned long long)model_ctx_kv_bytes(c));
+    } else {
+        char size[32];
+        human_bytes((double)m->weight_bytes, size, sizeof size);
+        printf("| model            | size       | threads | isa    | test   |        t/s |\n");
+        printf("| ---------------- | ---------- | ------- | ------ | ------ | ---------- |\n");
+        printf("| %-16s | %10s | %7ld | %-6s | pp%-4ld | %10.2f |\n", hp->arch_name, size, threads,
+               kern_isa_name(kern_active_isa()), pp, pp_best);
+        printf("| %-16s | %10s | %7ld | %-6s | tg%-4ld | %10.2f |\n", hp->arch_name, size, threads,
+               kern_isa_name(kern_active_isa()), tg, tg_best);
+        printf("\nmemory bandwidth (measured, %ld threads): %.1f GB/s\n", threads, bw);
+        printf("bytes read per generated token: %.1f MB -> decode bound %.2f t/s; tg reaches %.0f%% of it\n",
+               (double)per_token / 1e6, bound, bound > 0 ? 100.0 * tg_best / bound : 0.0);
+        printf("load %.1f ms, resident memory %.1f MiB (KV cache %.1f MiB)\n", load_ms,
+               (double)rss / (1 << 20), (double)model_ctx_kv_bytes(c) / (1 << 20));
+    }
+    model_ctx_free(c);
+    model_close(m);
+    free(tokens);
+    free(logits);
+    return 0;
+}

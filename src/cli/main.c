@@ -1,0 +1,62 @@
+/*
+ * main.c - the seek command: dispatches to a subcommand.  The only place in seek that exits.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/base.h"
+
+#define SEEK_VERSION "0.1.0"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    { "logits", cmd_logits, "MODEL --tokens \"1 2 3\" --out F   write float32 logits per position" },
+    { "bench", cmd_bench, "MODEL [-p N] [-n N] [-t T] [-r R] [--json]  prompt and generation speed" },
+    { "quantize", cmd_quantize, "IN.gguf OUT.gguf TYPE [-t T]   quantize (Q4_K_M, Q8_0, ...)" },
+    { "show", cmd_show, "FILE.gguf   architecture, parameters, metadata, tensors" },
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "seek %s - run DeepSeek-R1 models locally\n\nUsage: seek COMMAND [ARGS]\n\nCommands:\n", SEEK_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\nEnvironment: SEEK_ISA=scalar|avx2|avx512 forces a kernel set.\n");
+}
+
+long cli_parse_count(const char *opt, const char *val, long max) {
+    if (!val) {
+        fprintf(stderr, "seek: %s needs a value\n", opt);
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || *end || end == val || v < 1 || v > max) {
+        fprintf(stderr, "seek: %s: '%s' is not a number between 1 and %ld\n", opt, val, max);
+        return -1;
+    }
+    return v;
+}
+
+int main(int argc, char **argv) {
+    base_init();
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("seek version %s\n", SEEK_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) exit(commands[i].fn(argc - 1, argv + 1));
+    fprintf(stderr, "seek: unknown command '%s' (try 'seek --help')\n", argv[1]);
+    return 2;
+}

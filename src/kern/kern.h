@@ -1,0 +1,133 @@
+/*
+ * kern.h - compute kernels: per-type traits (dequantize, quantize, dot product), run-time ISA
+ * selection, the thread pool, the quantized matrix multiply, and the float vector ops the forward
+ * pass needs.
+ *
+ * Layers: kern depends on gguf (type ids) and base only.
+ *
+ * Each tensor type has one row in the reference traits table (kern_traits): a scalar dequantizer,
+ * a scalar reference quantizer and a scalar dot product against the type's activation format
+ * (vec_dot_type).  Fast versions for an ISA live in their own files (quants_avx2.c, ...) and are
+ * compiled with their own -m flags; kern_ops() returns the best set for the CPU at run time, and
+ * every fast kernel is tested against the scalar reference (tests/test_kern.c).
+ *
+ * Glossary for matrix shapes: a weight matrix W has m rows of k elements (GGUF ne0 = k,
+ * ne1 = m); activations X are n rows (tokens) of k floats; the result Y is n rows of m floats.
+ */
+#ifndef SEEK_KERN_H
+#define SEEK_KERN_H
+
+#include "../base/base.h"
+#include "../gguf/gguf.h"
+
+/* vec_dot: *s = dot(x, y) over n elements, x a row of the weight type, y a row of the
+ * activation type (vec_dot_type).  n is a multiple of both block sizes. */
+typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+/* to_float: dequantize n elements (a multiple of the block size). */
+typedef void (*kern_to_float_fn)(const void *x, float *y, int64_t n);
+/* from_float: quantize n floats (a multiple of the block size). */
+typedef void (*kern_from_float_fn)(const float *x, void *y, int64_t n);
+
+typedef struct kern_type_traits {
+    const char *name;
+    uint32_t blck;      /* elements per block */
+    uint32_t type_size; /* bytes per block */
+    kern_to_float_fn to_float;     /* scalar reference */
+    kern_from_float_fn from_float; /* scalar reference quantizer; NULL if unsupported */
+    kern_vec_dot_fn vec_dot;       /* scalar reference; NULL for activation-only types */
+    uint32_t vec_dot_type;         /* activation format for vec_dot */
+} kern_type_traits;
+
+/* The reference (scalar) traits of a type; NULL if seek cannot compute with it. */
+const kern_type_traits *kern_traits(uint32_t type);
+
+/* ---- run-time ISA selection -------------------------------------------------------- */
+
+enum kern_isa { KERN_ISA_SCALAR = 0, KERN_ISA_AVX2, KERN_ISA_AVX512, KERN_ISA_NEON, KERN_ISA_COUNT };
+
+/* Fast operations for one type on one ISA.  A NULL member means "use the reference". */
+typedef struct kern_ops {
+    kern_vec_dot_fn vec_dot;
+    kern_from_float_fn from_float; /* for activation types (Q8_0, Q8_1, Q8_K) */
+    kern_to_float_fn to_float;
+} kern_ops;
+
+/* Bit set of ISAs this CPU (and OS) can run, (1 << KERN_ISA_x). */
+unsigned kern_cpu_isas(void);
+const char *kern_isa_name(int isa);
+/* The ISA kern_best() uses: the best present, or the one named by $SEEK_ISA if present. */
+int kern_active_isa(void);
+/* Ops of one ISA for a type (members NULL where that ISA has no kernel); NULL if the ISA is not
+ * compiled in.  Tests use this to compare each ISA with the reference. */
+const kern_ops *kern_isa_ops(int isa, uint32_t type);
+/* The ops the engine uses: for each member, the active ISA's kernel if it has one, else the
+ * reference.  Never NULL for a type kern_traits() knows; members are never NULL except
+ * vec_dot for activation-only types and from_float where no quantizer exists. */
+const kern_ops *kern_best(uint32_t type);
+
+/* Per-ISA tables, defined in the ISA files (NULL entries for types they do not accelerate). */
+extern const kern_ops *const kern_ops_avx2[GGUF_TYPE_COUNT];
+extern const kern_ops *const kern_ops_avx512[GGUF_TYPE_COUNT];
+
+/* ---- thread pool ------------------------------------------------------------------- */
+
+/*
+ * A fixed set of worker threads that run one task at a time.  kern_pool_run() calls
+ * fn(ctx, ith, nth) once on every thread (the calling thread is thread 0) and returns when all
+ * have returned.  Workers spin briefly and then sleep between tasks.
+ */
+typedef struct kern_pool kern_pool;
+typedef void (*kern_task_fn)(void *ctx, int ith, int nth);
+
+kern_pool *kern_pool_new(int n_threads, seek_err *err);
+void kern_pool_free(kern_pool *pool);
+int kern_pool_size(const kern_pool *pool);
+void kern_pool_run(kern_pool *pool, kern_task_fn fn, void *ctx);
+
+/* Splits [0, n) into nth nearly equal parts aligned to `align`; returns part ith in [*lo, *hi). */
+void kern_split(int64_t n, int64_t align, int ith, int nth, int64_t *lo, int64_t *hi);
+
+/* ---- matrix multiply --------------------------------------------------------------- */
+
+typedef struct kern_mat {
+    const void *data;   /* m rows of row_bytes each */
+    uint32_t type;      /* enum gguf_type */
+    int64_t k;          /* elements per row (ne0) */
+    int64_t m;          /* rows (ne1) */
+    uint64_t row_bytes; /* nb1 */
+} kern_mat;
+
+/* Bytes of scratch kern_matmul needs for n activation rows of length k against type. */
+uint64_t kern_matmul_scratch(uint32_t type, int64_t k, int64_t n);
+
+/* Y[t*ldy + r] = dot(W row r, X row t) for t < n, r < W->m.  X rows are k floats apart.
+ * The activations are converted once to the type's vec_dot_type (in scratch), then rows are
+ * split across the pool's threads.  Hot spot of the whole engine. */
+void kern_matmul(kern_pool *pool, const kern_mat *W, const float *X, int64_t n, float *Y,
+                 int64_t ldy, void *scratch);
+
+/* Dequantizes row r of W into out (k floats). */
+void kern_get_row(const kern_mat *W, int64_t r, float *out);
+
+/* ---- float vector ops (ops.c) ------------------------------------------------------ */
+
+/* out = x / sqrt(mean(x^2) + eps) * w  (RMSNorm); out may alias x. */
+void kern_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+/* In-place softmax over n values. */
+void kern_softmax(float *x, int64_t n);
+/* a[i] = silu(a[i]) * b[i], silu(v) = v / (1 + exp(-v)) (the SwiGLU gate). */
+void kern_swiglu(float *a, const float *b, int64_t n);
+/* y[i] += x[i] */
+void kern_add(float *y, const float *x, int64_t n);
+/* dot product of two float vectors */
+float kern_dot_f32(const float *a, const float *b, int64_t n);
+/* y[i] += a * x[i] */
+void kern_axpy(float *y, float a, const float *x, int64_t n);
+
+/* ---- machine limits (membw.c) -------------------------------------------------------- */
+
+/* Read bandwidth in GB/s (1e9 bytes/s) streaming `bytes` with every pool thread, best of
+ * `passes`; 0 if the buffer cannot be allocated. */
+double kern_measure_bandwidth(kern_pool *pool, uint64_t bytes, int passes);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * matmul.c - Y = X * W^T for a quantized (or float) weight matrix W used in place from the mmap.
+ *
+ * Two steps, both parallel over the pool:
+ *   1. convert the n activation rows once to the weight type's vec_dot_type (Q8_0, Q8_1, Q8_K, or
+ *      nothing for float weights), into caller-provided scratch;
+ *   2. split W's m rows across threads; each thread walks its rows in tiles of ROW_TILE rows x
+ *      TOK_TILE tokens so a tile of weights is read from memory once and reused from cache for
+ *      every token in the tile (the prompt-processing case), while for a single token (decode)
+ *      this degenerates to one pass over the thread's rows: one read of each weight byte.
+ * Never dequantizes the matrix: dot products run on the packed blocks.
+ */
+#include "kern.h"
+
+#include <string.h>
+
+#define ROW_TILE 16
+#define TOK_TILE 32
+
+uint64_t kern_matmul_scratch(uint32_t type, int64_t k, int64_t n) {
+    const kern_type_traits *tr = kern_traits(type);
+    if (!tr || tr->vec_dot_type == GGUF_TYPE_F32) return 0;
+    return (uint64_t)n * gguf_row_bytes(tr->vec_dot_type, (uint64_t)k);
+}
+
+typedef struct {
+    const kern_mat *W;
+    const float *X;
+    int64_t n;
+    float *Y;
+    int64_t ldy;
+    const uint8_t *act;      /* activations in vec_dot_type, or X itself for float weights */
+    uint64_t act_row_bytes;
+    kern_vec_dot_fn dot;
+    kern_from_float_fn quant;
+    uint8_t *act_out;
+} matmul_ctx;
+
+static void quantize_task(void *p, int ith, int nth) {
+    matmul_ctx *c = p;
+    int64_t lo, hi;
+    kern_split(c->n, 1, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        c->quant(c->X + t * c->W->k, c->act_out + (uint64_t)t * c->act_row_bytes, c->W->k);
+}
+
+static void dot_task(void *p, int ith, int nth) {
+    matmul_ctx *c = p;
+    const kern_mat *W = c->W;
+    int64_t lo, hi;
+    kern_split(W->m, ROW_TILE, ith, nth, &lo, &hi);
+    const uint8_t *wdata = W->data;
+    for (int64_t r0 = lo; r0 < hi; r0 += ROW_TILE) {
+        int64_t r1 = r0 + ROW_TILE < hi ? r0 + ROW_TILE : hi;
+        for (int64_t t0 = 0; t0 < c->n; t0 += TOK_TILE) {
+            int64_t t1 = t0 + TOK_TILE < c->n ? t0 + TOK_TILE : c->n;
+            for (int64_t r = r0; r < r1; r++) {
+                const uint8_t *wrow = wdata + (uint64_t)r * W->row_bytes;
+                for (int64_t t = t0; t < t1; t++)
+                    c->dot(W->k, &c->Y[t * c->ldy + r], wrow, c->act + (uint64_t)t * c->act_row_bytes);
+            }
+        }
+    }
+}
+
+void kern_matmul(kern_pool *pool, const kern_mat *W, const float *X, int64_t n, float *Y,
+                 int64_t ldy, void *scratch) {
+    const kern_type_traits *tr = kern_traits(W->type);
+    const kern_ops *ops = kern_best(W->type);
+    matmul_ctx c = { .W = W, .X = X, .n = n, .Y = Y, .ldy = ldy, .dot = ops->vec_dot };
+    if (tr->vec_dot_type == GGUF_TYPE_F32) {
+        c.act = (const uint8_t *)X;
+        c.act_row_bytes = (uint64_t)W->k * sizeof(float);
+    } else {
+        c.quant = kern_best(tr->vec_dot_type)->from_float;
+        c.act_out = scratch;
+        c.act = scratch;
+        c.act_row_bytes = gguf_row_bytes(tr->vec_dot_type, (uint64_t)W->k);
+        if (n == 1)
+            quantize_task(&c, 0, 1);
+        else
+            kern_pool_run(pool, quantize_task, &c);
+    }
+    kern_pool_run(pool, dot_task, &c);
+}
+
+void kern_get_row(const kern_mat *W, int64_t r, float *out) {
+    const uint8_t *row = (const uint8_t *)W->data + (uint64_t)r * W->row_bytes;
+    kern_best(W->type)->to_float(row, out, W->k);
+}
