@@ -117,7 +117,8 @@ typedef struct gguf_kv {
     uint32_t vtype;      /* enum gguf_vtype */
     uint32_t arr_type;   /* element type if vtype == GGUF_VT_ARRAY */
     uint64_t arr_n;      /* element count if vtype == GGUF_VT_ARRAY */
-    const uint8_t *data; /* the raw value bytes in the mapping (for arrays: the first element) */
+    const uint8_t *data; /* the raw value bytes in the mapping (for arrays: the first element;
+                          * for a STRING: its u64 length, then the bytes -- use gguf_get_str) */
     uint64_t nbytes;     /* size of the raw value bytes */
 } gguf_kv;
 
@@ -164,7 +165,8 @@ int gguf_get_str(const gguf_file *f, const char *key, gguf_str *out, seek_err *e
 /* Array element access (bounds checked: returns -1 when i >= n or the type mismatches).
  * Numeric arrays are stored packed, so kv->data can also be used directly after checking
  * kv->arr_type.  String arrays are variable length: gguf_arr_str walks them through an index
- * the reader builds on open, so access is O(1). */
+ * the reader builds on open, so access is O(1); kv must be a record f handed out (gguf_kv_at,
+ * gguf_find_kv), not a copy. */
 int gguf_arr_str(const gguf_file *f, const gguf_kv *kv, uint64_t i, gguf_str *out);
 int gguf_arr_i64(const gguf_kv *kv, uint64_t i, int64_t *out);  /* any integer elem type */
 int gguf_arr_f32(const gguf_kv *kv, uint64_t i, float *out);   /* FLOAT32/FLOAT64/ints */
