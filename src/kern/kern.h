@@ -8,7 +8,7 @@
  * Each tensor type has one row in the reference traits table (kern_traits): a scalar dequantizer,
  * a scalar reference quantizer and a scalar dot product against the type's activation format
  * (vec_dot_type).  Fast versions for an ISA live in their own files (quants_avx2.c, ...) and are
- * compiled with their own -m flags; kern_ops() returns the best set for the CPU at run time, and
+ * compiled with their own -m flags; kern_best() returns the best set for the CPU at run time, and
  * every fast kernel is tested against the scalar reference (tests/test_kern.c).
  *
  * Glossary for matrix shapes: a weight matrix W has m rows of k elements (GGUF ne0 = k,
@@ -61,7 +61,8 @@ int kern_active_isa(void);
  * compiled in.  Tests use this to compare each ISA with the reference. */
 const kern_ops *kern_isa_ops(int isa, uint32_t type);
 /* The ops the engine uses: for each member, the active ISA's kernel if it has one, else the
- * reference.  Never NULL for a type kern_traits() knows; members are never NULL except
+ * next ISA down that has one (avx512 -> avx2; safe because every fast quantizer is bit-identical
+ * to the reference), else the reference.  Never NULL for a type kern_traits() knows; members are never NULL except
  * vec_dot for activation-only types and from_float where no quantizer exists. */
 const kern_ops *kern_best(uint32_t type);
 

@@ -1,0 +1,351 @@
+/*
+ * test_kern.c - every fast kernel against the scalar reference (kern_traits), and the
+ * run-time dispatch.
+ *
+ * For each ISA the CPU can run (other than scalar) and each type its table accelerates:
+ *   vec_dot    on random weight rows (quantized by the reference, and raw random bytes with
+ *              finite scales) against reference-quantized random activations, for 1, 2, 3, 7,
+ *              8 and 33 blocks; equal to the reference within float rounding of the sum;
+ *   from_float bit-identical blocks to the reference quantizer, including rounding ties,
+ *              zeros, equal +-max values, tiny and non-finite inputs;
+ *   to_float   bit-identical floats.
+ * ISAs that are absent (or present but without kernels in this build) are reported, not tested.
+ * All data come from a fixed-seed PRNG.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kern/kern.h"
+#include "kern/quants.h"
+
+/* ---- fixed-seed random numbers ----------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rng_u64(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static float rng_unit(void) { return (float)(rng_u64() >> 40) / (float)(1 << 24); } /* [0, 1) */
+static float rng_sym(void) { return 2.0f * rng_unit() - 1.0f; }                    /* [-1, 1) */
+
+/* Roughly normal values with a per-call magnitude between 1e-3 and 1e3, plus rare outliers. */
+static void fill_floats(float *x, int64_t n) {
+    float scale = powf(10.0f, 6.0f * rng_unit() - 3.0f);
+    for (int64_t i = 0; i < n; i++) {
+        float g = rng_sym() + rng_sym() + rng_sym();
+        if ((rng_u64() & 63) == 0) g *= 8.0f;
+        x[i] = g * scale;
+    }
+}
+
+static void fill_bytes(void *p, size_t n) {
+    uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)rng_u64();
+}
+
+static f16_t rand_scale_f16(void) { return f32_to_f16(rng_sym() * 0.05f); }
+
+/* Random bytes for every block of a weight row, then finite random f16 scale fields so the
+ * integer paths see every bit pattern while the result stays finite. */
+static void fill_random_blocks(uint32_t type, void *row, int64_t nblocks, uint32_t type_size) {
+    fill_bytes(row, (size_t)(nblocks * type_size));
+    for (int64_t b = 0; b < nblocks; b++) {
+        uint8_t *blk = (uint8_t *)row + b * type_size;
+        f16_t h[2] = { rand_scale_f16(), rand_scale_f16() };
+        size_t off[2] = { SIZE_MAX, SIZE_MAX };
+        switch (type) {
+        case GGUF_TYPE_Q4_0: off[0] = offsetof(block_q4_0, d); break;
+        case GGUF_TYPE_Q5_0: off[0] = offsetof(block_q5_0, d); break;
+        case GGUF_TYPE_Q8_0: off[0] = offsetof(block_q8_0, d); break;
+        case GGUF_TYPE_Q4_1: off[0] = offsetof(block_q4_1, d), off[1] = offsetof(block_q4_1, m); break;
+        case GGUF_TYPE_Q5_1: off[0] = offsetof(block_q5_1, d), off[1] = offsetof(block_q5_1, m); break;
+        case GGUF_TYPE_Q2_K: off[0] = offsetof(block_q2_K, d), off[1] = offsetof(block_q2_K, dmin); break;
+        case GGUF_TYPE_Q3_K: off[0] = offsetof(block_q3_K, d); break;
+        case GGUF_TYPE_Q4_K: off[0] = offsetof(block_q4_K, d), off[1] = offsetof(block_q4_K, dmin); break;
+        case GGUF_TYPE_Q5_K: off[0] = offsetof(block_q5_K, d), off[1] = offsetof(block_q5_K, dmin); break;
+        case GGUF_TYPE_Q6_K: off[0] = offsetof(block_q6_K, d); break;
+        case GGUF_TYPE_F16: /* every element is a "scale": keep them finite */
+            for (uint32_t k = 0; k < type_size / 2; k++) {
+                f16_t v = f32_to_f16(rng_sym() * 4.0f);
+                memcpy(blk + 2 * k, &v, 2);
+            }
+            break;
+        case GGUF_TYPE_BF16:
+            for (uint32_t k = 0; k < type_size / 2; k++) {
+                bf16_t v = f32_to_bf16(rng_sym() * 4.0f);
+                memcpy(blk + 2 * k, &v, 2);
+            }
+            break;
+        case GGUF_TYPE_F32:
+            for (uint32_t k = 0; k < type_size / 4; k++) {
+                float v = rng_sym() * 4.0f;
+                memcpy(blk + 4 * k, &v, 4);
+            }
+            break;
+        default: break;
+        }
+        for (int k = 0; k < 2; k++)
+            if (off[k] != SIZE_MAX) memcpy(blk + off[k], &h[k], sizeof(f16_t));
+    }
+}
+
+/* ---- vec_dot ----------------------------------------------------------------------- */
+
+/* Elements per "block" for the block counts below: the larger block of the weight and
+ * activation types, and 32 for float types (so tails of 1..31 floats are tried too). */
+static int64_t unit_elems(const kern_type_traits *tw, const kern_type_traits *ta) {
+    int64_t u = tw->blck > ta->blck ? tw->blck : ta->blck;
+    return u == 1 ? 32 : u;
+}
+
+/* sum_i |x_i * y_i| of the dequantized rows: the scale of the float rounding error. */
+static double abs_dot(const kern_type_traits *tw, const void *x, const kern_type_traits *ta,
+                      const void *y, int64_t n, float *fx, float *fy) {
+    tw->to_float(x, fx, n);
+    ta->to_float(y, fy, n);
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += fabs((double)fx[i] * fy[i]);
+    return s;
+}
+
+static const int block_counts[] = { 1, 2, 3, 7, 8, 33 };
+
+static void test_vec_dot(int isa, uint32_t type, kern_vec_dot_fn fast) {
+    const kern_type_traits *tw = kern_traits(type);
+    const kern_type_traits *ta = kern_traits(tw->vec_dot_type);
+    CHECK(ta != NULL && ta->from_float != NULL, "%s: activation type %u unusable", tw->name,
+          tw->vec_dot_type);
+    if (!ta || !ta->from_float) return;
+    const int64_t unit = unit_elems(tw, ta);
+    const int64_t nmax = 33 * unit + 31;
+    float *xf = malloc((size_t)nmax * sizeof(float)), *yf = malloc((size_t)nmax * sizeof(float));
+    float *t0 = malloc((size_t)nmax * sizeof(float)), *t1 = malloc((size_t)nmax * sizeof(float));
+    uint8_t *x = malloc((size_t)(nmax / tw->blck + 1) * tw->type_size);
+    uint8_t *y = malloc((size_t)(nmax / ta->blck + 1) * ta->type_size);
+    double worst = 0;
+    int fails = 0;
+    for (size_t c = 0; c < sizeof block_counts / sizeof block_counts[0]; c++) {
+        for (int extra = 0; extra < (unit == 32 && tw->blck == 1 ? 2 : 1); extra++) {
+            /* float types: also a ragged length that is no multiple of 8 */
+            const int64_t n = block_counts[c] * unit + (extra ? 1 + (int64_t)(rng_u64() % 31) : 0);
+            for (int mode = 0; mode < 6; mode++) {
+                /* modes 0..2: weights quantized by the reference; 3..5: random bytes */
+                if (mode < 3 || !tw->from_float) {
+                    fill_floats(xf, n);
+                    tw->from_float(xf, x, n);
+                } else {
+                    fill_random_blocks(type, x, n / tw->blck, tw->type_size);
+                }
+                fill_floats(yf, n);
+                ta->from_float(yf, y, n);
+                float ref = NAN, got = NAN;
+                tw->vec_dot(n, &ref, x, y);
+                fast(n, &got, x, y);
+                double scale = abs_dot(tw, x, ta, y, n, t0, t1);
+                double err = fabs((double)got - ref);
+                double tol = 1e-5 * scale + 1e-30;
+                if (scale > 0 && err / scale > worst) worst = err / scale;
+                if (!(err <= tol) && fails++ < 5)
+                    CHECK(0, "%s %s vec_dot n=%lld mode %d: got %.9g ref %.9g (err %.3g, sum|xy| %.3g)",
+                          kern_isa_name(isa), tw->name, (long long)n, mode, got, ref, err, scale);
+                else if (err <= tol)
+                    CHECK(1, "ok");
+            }
+        }
+    }
+    if (fails > 5) CHECK(0, "%s %s vec_dot: %d more mismatches", kern_isa_name(isa), tw->name, fails - 5);
+    printf("  %-6s %-5s vec_dot: worst |err| / sum|x*y| = %.2g\n", kern_isa_name(isa), tw->name, worst);
+    free(xf), free(yf), free(t0), free(t1), free(x), free(y);
+}
+
+/* ---- from_float -------------------------------------------------------------------- */
+
+/* Inputs that exercise the quantizers' corners, one kind per call (k), for n elements. */
+static void fill_quant_input(float *x, int64_t n, int64_t blck, int k) {
+    switch (k) {
+    case 0: fill_floats(x, n); break;
+    case 1: /* all zeros, and signed zeros */
+        for (int64_t i = 0; i < n; i++) x[i] = (i & 1) ? -0.0f : 0.0f;
+        break;
+    case 2: /* max |x| = 127 so the scale is exactly 1 (or -1): many exact .5 ties */
+        for (int64_t i = 0; i < n; i++) x[i] = 0.5f * (float)((int)(rng_u64() % 509) - 254);
+        for (int64_t b = 0; b < n; b += blck) x[b + (int64_t)(rng_u64() % (uint64_t)blck)] = (rng_u64() & 1) ? 127.0f : -127.0f;
+        break;
+    case 3: /* both +max and -max in the block, in random order */
+        fill_floats(x, n);
+        for (int64_t b = 0; b < n; b += blck) {
+            float m = 1e4f * (1.0f + rng_unit());
+            int64_t i0 = (int64_t)(rng_u64() % (uint64_t)blck), i1 = (int64_t)(rng_u64() % (uint64_t)blck);
+            x[b + i0] = (rng_u64() & 1) ? m : -m;
+            if (i1 != i0) x[b + i1] = -x[b + i0];
+        }
+        break;
+    case 4: /* small integers and halves, scaled by powers of two (ties after scaling) */
+        for (int64_t i = 0; i < n; i++)
+            x[i] = ldexpf(0.5f * (float)((int)(rng_u64() % 65) - 32), (int)(rng_u64() % 9) - 4);
+        break;
+    case 5: /* tiny values: subnormal scales and overflowing inverse scales */
+        for (int64_t i = 0; i < n; i++) x[i] = rng_sym() * 1e-39f;
+        break;
+    case 6: /* non-finite values sprinkled into normal ones */
+        fill_floats(x, n);
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t r = rng_u64() % 97;
+            if (r == 0) x[i] = NAN;
+            else if (r == 1) x[i] = INFINITY;
+            else if (r == 2) x[i] = -INFINITY;
+        }
+        break;
+    default: /* huge values */
+        for (int64_t i = 0; i < n; i++) x[i] = rng_sym() * 3e38f;
+        break;
+    }
+}
+
+#define N_QUANT_KINDS 8
+
+static void test_from_float(int isa, uint32_t type, kern_from_float_fn fast) {
+    const kern_type_traits *t = kern_traits(type);
+    const int64_t nmax = 33 * (int64_t)t->blck;
+    float *x = malloc((size_t)nmax * sizeof(float));
+    size_t bytes = (size_t)(nmax / t->blck) * t->type_size;
+    uint8_t *a = malloc(bytes), *b = malloc(bytes);
+    int fails = 0;
+    for (size_t c = 0; c < sizeof block_counts / sizeof block_counts[0]; c++) {
+        const int64_t n = block_counts[c] * (int64_t)t->blck;
+        for (int k = 0; k < N_QUANT_KINDS; k++) {
+            for (int rep = 0; rep < 4; rep++) {
+                fill_quant_input(x, n, t->blck, k);
+                size_t nbytes = (size_t)(n / t->blck) * t->type_size;
+                memset(a, 0xAA, nbytes), memset(b, 0x55, nbytes);
+                t->from_float(x, a, n);
+                fast(x, b, n);
+                bool same = memcmp(a, b, nbytes) == 0;
+                if (!same && fails++ < 5) {
+                    size_t i = 0;
+                    while (a[i] == b[i]) i++;
+                    CHECK(0, "%s %s from_float n=%lld input kind %d: first differing byte %zu "
+                          "(block %zu, offset %zu): ref %02x got %02x",
+                          kern_isa_name(isa), t->name, (long long)n, k, i, i / t->type_size,
+                          i % t->type_size, a[i], b[i]);
+                } else if (same) {
+                    CHECK(1, "ok");
+                }
+            }
+        }
+    }
+    if (fails > 5) CHECK(0, "%s %s from_float: %d more mismatches", kern_isa_name(isa), t->name, fails - 5);
+    printf("  %-6s %-5s from_float: %d of %d inputs differ from the reference\n", kern_isa_name(isa),
+           t->name, fails, (int)(sizeof block_counts / sizeof block_counts[0]) * N_QUANT_KINDS * 4);
+    free(x), free(a), free(b);
+}
+
+/* ---- to_float ---------------------------------------------------------------------- */
+
+static void test_to_float(int isa, uint32_t type, kern_to_float_fn fast) {
+    const kern_type_traits *t = kern_traits(type);
+    const int64_t unit = t->blck == 1 ? 32 : t->blck;
+    const int64_t nmax = 33 * unit + 31;
+    float *a = malloc((size_t)nmax * sizeof(float)), *b = malloc((size_t)nmax * sizeof(float));
+    uint8_t *x = malloc((size_t)(nmax / t->blck + 1) * t->type_size);
+    for (size_t c = 0; c < sizeof block_counts / sizeof block_counts[0]; c++) {
+        for (int extra = 0; extra < 2; extra++) {
+            if (extra && t->blck != 1) continue;
+            const int64_t n = block_counts[c] * unit + (extra ? 1 + (int64_t)(rng_u64() % 31) : 0);
+            fill_random_blocks(type, x, n / t->blck, t->type_size);
+            t->to_float(x, a, n);
+            fast(x, b, n);
+            CHECK(memcmp(a, b, (size_t)n * sizeof(float)) == 0, "%s %s to_float n=%lld differs",
+                  kern_isa_name(isa), t->name, (long long)n);
+        }
+    }
+    printf("  %-6s %-5s to_float: checked\n", kern_isa_name(isa), t->name);
+    free(a), free(b), free(x);
+}
+
+/* ---- dispatch ---------------------------------------------------------------------- */
+
+static void test_dispatch(void) {
+    unsigned isas = kern_cpu_isas();
+    CHECK(isas & (1u << KERN_ISA_SCALAR), "scalar always present");
+    int active = kern_active_isa();
+    CHECK(active >= 0 && active < KERN_ISA_COUNT && (isas >> active & 1), "active isa %d present", active);
+    printf("active ISA: %s%s\n", kern_isa_name(active), getenv("SEEK_ISA") ? " (SEEK_ISA set)" : "");
+    if (!getenv("SEEK_ISA")) {
+        /* the best present ISA that has kernels in this build */
+        int best = KERN_ISA_SCALAR;
+        const int order[] = { KERN_ISA_NEON, KERN_ISA_AVX2, KERN_ISA_AVX512 };
+        for (int i = 0; i < 3; i++)
+            if ((isas >> order[i] & 1) && kern_isa_ops(order[i], GGUF_TYPE_F32)) best = order[i];
+        CHECK(active == best, "active %s, expected %s", kern_isa_name(active), kern_isa_name(best));
+    }
+    CHECK(kern_isa_ops(KERN_ISA_SCALAR, GGUF_TYPE_Q4_K) != NULL, "scalar ops exist");
+    CHECK(kern_best(GGUF_TYPE_COUNT) == NULL, "out-of-range type");
+    CHECK(kern_isa_ops(KERN_ISA_AVX2, GGUF_TYPE_COUNT + 5) == NULL, "out-of-range type");
+
+    const uint32_t weights[] = { GGUF_TYPE_F32,  GGUF_TYPE_F16,  GGUF_TYPE_BF16, GGUF_TYPE_Q4_0,
+                                 GGUF_TYPE_Q4_1, GGUF_TYPE_Q5_0, GGUF_TYPE_Q5_1, GGUF_TYPE_Q8_0,
+                                 GGUF_TYPE_Q2_K, GGUF_TYPE_Q3_K, GGUF_TYPE_Q4_K, GGUF_TYPE_Q5_K,
+                                 GGUF_TYPE_Q6_K };
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) {
+        uint32_t t = weights[i];
+        const kern_ops *o = kern_best(t);
+        CHECK(o && o->vec_dot && o->to_float, "kern_best(%u) incomplete", t);
+        const kern_type_traits *tr = kern_traits(t);
+        if (!o || !tr) continue;
+        const kern_ops *act = kern_best(tr->vec_dot_type);
+        CHECK(act && act->from_float, "kern_best(%u) has no quantizer for activation type %u", t,
+              tr->vec_dot_type);
+        /* the merge: the active ISA's kernel, else avx2's under avx512, else the reference */
+        kern_vec_dot_fn want = NULL;
+        for (int isa = active; isa != KERN_ISA_SCALAR && !want;
+             isa = isa == KERN_ISA_AVX512 ? KERN_ISA_AVX2 : KERN_ISA_SCALAR) {
+            const kern_ops *fast = kern_isa_ops(isa, t);
+            if (fast) want = fast->vec_dot;
+        }
+        if (!want) want = tr->vec_dot;
+        CHECK(o->vec_dot == want, "kern_best(%s) is not the expected kernel", tr->name);
+    }
+}
+
+int main(void) {
+    base_init();
+    test_dispatch();
+
+    const unsigned isas = kern_cpu_isas();
+    for (int isa = KERN_ISA_SCALAR + 1; isa < KERN_ISA_COUNT; isa++) {
+        if (!(isas >> isa & 1)) {
+            printf("%s: not present on this CPU, not tested\n", kern_isa_name(isa));
+            continue;
+        }
+        if (!kern_isa_ops(isa, GGUF_TYPE_F32)) {
+            printf("%s: present, but this build has no kernels for it\n", kern_isa_name(isa));
+            continue;
+        }
+        printf("%s: present, testing against the reference\n", kern_isa_name(isa));
+        int n_kernels = 0;
+        for (uint32_t t = 0; t < GGUF_TYPE_COUNT; t++) {
+            const kern_type_traits *tr = kern_traits(t);
+            const kern_ops *o = kern_isa_ops(isa, t);
+            if (!tr || !o) continue;
+            if (o->vec_dot) {
+                CHECK(tr->vec_dot != NULL, "%s has a fast vec_dot but no reference", tr->name);
+                if (tr->vec_dot) test_vec_dot(isa, t, o->vec_dot), n_kernels++;
+            }
+            if (o->from_float) {
+                CHECK(tr->from_float != NULL, "%s has a fast from_float but no reference", tr->name);
+                if (tr->from_float) test_from_float(isa, t, o->from_float), n_kernels++;
+            }
+            if (o->to_float) test_to_float(isa, t, o->to_float), n_kernels++;
+        }
+        printf("%s: %d kernels tested\n", kern_isa_name(isa), n_kernels);
+    }
+    return check_done("test_kern");
+}
