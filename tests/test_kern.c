@@ -19,6 +19,8 @@
 
 #include "check.h"
 #include "kern/kern.h"
+#include "kern/actq.h"
+#include "kern/actq_impl.h"
 #include "kern/quants.h"
 
 /* ---- fixed-seed random numbers ----------------------------------------------------- */
@@ -300,11 +302,22 @@ static void test_dispatch(void) {
         CHECK(o && o->vec_dot && o->to_float, "kern_best(%u) incomplete", t);
         const kern_type_traits *tr = kern_traits(t);
         if (!o || !tr) continue;
-        const kern_ops *act = kern_best(tr->vec_dot_type);
+        const kern_ops *act = kern_best(o->vec_dot_type);
         CHECK(act && act->from_float, "kern_best(%u) has no quantizer for activation type %u", t,
-              tr->vec_dot_type);
+              o->vec_dot_type);
+        /* quantized weights use seek's Q8_16 activations unless SEEK_ACTIVATIONS=llama */
+        bool llama_act = getenv("SEEK_ACTIVATIONS") && !strcmp(getenv("SEEK_ACTIVATIONS"), "llama");
+        bool fine = kern_q8_16_dot_ref[t] != NULL && !llama_act;
+        CHECK(o->vec_dot_type == (fine ? KERN_TYPE_Q8_16 : tr->vec_dot_type), "kern_best(%s) activation type %u",
+              tr->name, o->vec_dot_type);
         /* the merge: the active ISA's kernel, else avx2's under avx512, else the reference */
         kern_vec_dot_fn want = NULL;
+        if (fine) {
+            want = kern_q8_16_dot_ref[t];
+#if defined(__x86_64__)
+            if (active != KERN_ISA_SCALAR && kern_q8_16_dot_avx2[t]) want = kern_q8_16_dot_avx2[t];
+#endif
+        }
         for (int isa = active; isa != KERN_ISA_SCALAR && !want;
              isa = isa == KERN_ISA_AVX512 ? KERN_ISA_AVX2 : KERN_ISA_SCALAR) {
             const kern_ops *fast = kern_isa_ops(isa, t);

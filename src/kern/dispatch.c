@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "kern.h"
+#include "actq.h"
+#include "actq_impl.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -158,8 +160,18 @@ static kern_ops best_ops[GGUF_TYPE_COUNT];
 static bool best_known[GGUF_TYPE_COUNT];
 static pthread_once_t best_once = PTHREAD_ONCE_INIT;
 
+/* Reads $SEEK_ACTIVATIONS: true for seek's Q8_16 activations (default), false for llama.cpp's. */
+static bool fine_activations(void) {
+    const char *env = getenv("SEEK_ACTIVATIONS");
+    if (!env || !*env || !strcmp(env, "q8_16")) return true;
+    if (!strcmp(env, "llama")) return false;
+    log_warn("SEEK_ACTIVATIONS=%s is not q8_16 or llama; using q8_16", env);
+    return true;
+}
+
 static void best_once_fn(void) {
     const int active = kern_active_isa();
+    const bool fine = fine_activations();
     for (uint32_t t = 0; t < GGUF_TYPE_COUNT; t++) {
         const kern_type_traits *tr = kern_traits(t);
         if (!tr) continue;
@@ -171,6 +183,17 @@ static void best_once_fn(void) {
             if (!o->from_float) o->from_float = fast->from_float;
             if (!o->to_float) o->to_float = fast->to_float;
         }
+        o->vec_dot_type = tr->vec_dot_type;
+        if (fine && kern_q8_16_dot_ref[t]) {
+            o->vec_dot_type = KERN_TYPE_Q8_16;
+            o->vec_dot = kern_q8_16_dot_ref[t];
+#if defined(__x86_64__)
+            if (active != KERN_ISA_SCALAR && kern_q8_16_dot_avx2[t]) o->vec_dot = kern_q8_16_dot_avx2[t];
+#endif
+        }
+#if defined(__x86_64__)
+        if (t == KERN_TYPE_Q8_16 && active != KERN_ISA_SCALAR) o->from_float = kern_q8_16_quantize_avx2;
+#endif
         if (!o->vec_dot) o->vec_dot = tr->vec_dot;
         if (!o->from_float) o->from_float = tr->from_float;
         if (!o->to_float) o->to_float = tr->to_float;

@@ -48,6 +48,10 @@ enum kern_isa { KERN_ISA_SCALAR = 0, KERN_ISA_AVX2, KERN_ISA_AVX512, KERN_ISA_NE
 /* Fast operations for one type on one ISA.  A NULL member means "use the reference". */
 typedef struct kern_ops {
     kern_vec_dot_fn vec_dot;
+    /* kern_best() only: the activation format vec_dot expects.  By default the quantized weight
+     * types use seek's finer Q8_16 activations (actq.h); $SEEK_ACTIVATIONS=llama selects
+     * llama.cpp's Q8_0/Q8_1/Q8_K activations and kernels (kern_traits' vec_dot_type) instead. */
+    uint32_t vec_dot_type;
     kern_from_float_fn from_float; /* for activation types (Q8_0, Q8_1, Q8_K) */
     kern_to_float_fn to_float;
 } kern_ops;

@@ -2,8 +2,8 @@
  * matmul.c - Y = X * W^T for a quantized (or float) weight matrix W used in place from the mmap.
  *
  * Two steps, both parallel over the pool:
- *   1. convert the n activation rows once to the weight type's vec_dot_type (Q8_0, Q8_1, Q8_K, or
- *      nothing for float weights), into caller-provided scratch;
+ *   1. convert the n activation rows once to the format the dot kernel expects (Q8_16 for
+ *      quantized weights, see actq.h; nothing for float weights), into caller-provided scratch;
  *   2. split W's m rows across threads; each thread walks its rows in tiles of ROW_TILE rows x
  *      TOK_TILE tokens so a tile of weights is read from memory once and reused from cache for
  *      every token in the tile (the prompt-processing case), while for a single token (decode)
@@ -17,10 +17,16 @@
 #define ROW_TILE 16
 #define TOK_TILE 32
 
+/* Bytes of one activation row of k elements in the format vec_dot expects for `type`. */
+static uint64_t act_row_bytes(uint32_t type, int64_t k) {
+    const kern_type_traits *at = kern_traits(kern_best(type)->vec_dot_type);
+    return (uint64_t)(k / at->blck) * at->type_size;
+}
+
 uint64_t kern_matmul_scratch(uint32_t type, int64_t k, int64_t n) {
-    const kern_type_traits *tr = kern_traits(type);
-    if (!tr || tr->vec_dot_type == GGUF_TYPE_F32) return 0;
-    return (uint64_t)n * gguf_row_bytes(tr->vec_dot_type, (uint64_t)k);
+    const kern_ops *ops = kern_best(type);
+    if (!ops || ops->vec_dot_type == GGUF_TYPE_F32) return 0;
+    return (uint64_t)n * act_row_bytes(type, k);
 }
 
 typedef struct {
@@ -65,17 +71,16 @@ static void dot_task(void *p, int ith, int nth) {
 
 void kern_matmul(kern_pool *pool, const kern_mat *W, const float *X, int64_t n, float *Y,
                  int64_t ldy, void *scratch) {
-    const kern_type_traits *tr = kern_traits(W->type);
     const kern_ops *ops = kern_best(W->type);
     matmul_ctx c = { .W = W, .X = X, .n = n, .Y = Y, .ldy = ldy, .dot = ops->vec_dot };
-    if (tr->vec_dot_type == GGUF_TYPE_F32) {
+    if (ops->vec_dot_type == GGUF_TYPE_F32) {
         c.act = (const uint8_t *)X;
         c.act_row_bytes = (uint64_t)W->k * sizeof(float);
     } else {
-        c.quant = kern_best(tr->vec_dot_type)->from_float;
+        c.quant = kern_best(ops->vec_dot_type)->from_float;
         c.act_out = scratch;
         c.act = scratch;
-        c.act_row_bytes = gguf_row_bytes(tr->vec_dot_type, (uint64_t)W->k);
+        c.act_row_bytes = act_row_bytes(W->type, W->k);
         if (n == 1)
             quantize_task(&c, 0, 1);
         else

@@ -28,6 +28,8 @@
 
 #include "kern.h"
 #include "quants.h"
+#include "actq.h"
+#include "actq_impl.h"
 
 /* A group whose largest |x| is below this quantizes to all zeros. */
 #define KQ_GROUP_EPS 1e-15f
@@ -1051,6 +1053,10 @@ static const kern_type_traits kq_traits[GGUF_TYPE_COUNT] = {
     ROW(Q5_K, "q5_K", QK_K, sizeof(block_q5_K), q5_K, q5_K_vec_dot, Q8_K),
     ROW(Q6_K, "q6_K", QK_K, sizeof(block_q6_K), q6_K, q6_K_vec_dot, Q8_K),
     ROW(Q8_K, "q8_K", QK_K, sizeof(block_q8_K), q8_K, NULL, Q8_K),
+    /* seek's own activation format (actq.h), not a file type */
+    [KERN_TYPE_Q8_16] = { .name = "q8_16", .blck = QK8_16, .type_size = sizeof(block_q8_16),
+                          .to_float = kern_dequantize_q8_16_ref, .from_float = kern_quantize_q8_16_ref,
+                          .vec_dot = NULL, .vec_dot_type = KERN_TYPE_Q8_16 },
 };
 
 #undef ROW
