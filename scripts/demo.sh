@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 make --no-print-directory -s seek build/bench/make_synth
 dir=${SEEK_DEMO_DIR:-$(mktemp -d)}
+[ -n "${SEEK_DEMO_DIR:-}" ] || trap 'rm -rf "$dir"' EXIT
 model="$dir/r1-mini-q4_k_m.gguf"
 echo "== making a small random-weight qwen2 (DeepSeek-R1-Distill-Qwen layout) model in Q4_K_M"
 build/bench/make_synth --arch qwen2 --preset mini --type Q4_K_M "$model"

@@ -105,6 +105,20 @@ def main():
                       "kl_mean seek=%.3g llamacpp=%.3g  kl_max seek=%.3g llamacpp=%.3g  "
                       "top1 seek=%.3f llamacpp=%.3f%s" % (kl_s.mean(), kl_l.mean(), kl_s.max(), kl_l.max(),
                                                           top_s, top_l, "" if finite else " NON-FINITE"))
+
+            # 3. with llama.cpp's activation format (SEEK_ACTIVATIONS=llama) seek makes the same
+            #    rounding as llama.cpp, so its distance to the reference must be llama.cpp's, give
+            #    or take the noise of different summation orders (measured within +-7%)
+            try:
+                env = dict(os.environ, SEEK_ACTIVATIONS="llama")
+                compat = seek_logits(path, tokens, os.path.join(tmp, tag + ".llama.f32"), ref.shape[1],
+                                     env=env).astype(np.float64)
+                kl_c = model_np.kl_per_position(ref, compat)
+                ratio = kl_c.mean() / kl_l.mean()
+                rep.check(0.8 <= ratio <= 1.25, "%s seek with llama.cpp activations matches llama.cpp" % tag,
+                          "kl_mean seek=%.3g llamacpp=%.3g ratio=%.3f" % (kl_c.mean(), kl_l.mean(), ratio))
+            except SeekError as e:
+                rep.fail("%s seek with llama.cpp activations" % tag, str(e))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rep.finish()

@@ -9,6 +9,7 @@
 #include "kern.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #if defined(__x86_64__)
@@ -54,6 +55,7 @@ static void *worker_main(void *p) {
                !atomic_load(&pool->stop)) {
             if (++spins < POOL_SPIN) {
                 cpu_relax();
+                if ((spins & 1023) == 0) sched_yield(); /* let a starved thread run */
                 continue;
             }
             pthread_mutex_lock(&pool->mu);
@@ -137,8 +139,11 @@ void kern_pool_run(kern_pool *pool, kern_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&pool->mu);
     }
     fn(ctx, 0, pool->n_threads);
-    while (atomic_load_explicit(&pool->n_done, memory_order_acquire) < pool->n_threads - 1)
-        cpu_relax();
+    /* spin, then yield: with more threads than free cores a pure spin starves the workers */
+    for (int spins = 0; atomic_load_explicit(&pool->n_done, memory_order_acquire) < pool->n_threads - 1; spins++) {
+        if (spins < POOL_SPIN) cpu_relax();
+        else sched_yield();
+    }
 }
 
 void kern_split(int64_t n, int64_t align, int ith, int nth, int64_t *lo, int64_t *hi) {

@@ -68,9 +68,10 @@ class SeekError(Exception):
     pass
 
 
-def _run(args, timeout):
+def _run(args, timeout, env=None):
     try:
-        r = subprocess.run(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        r = subprocess.run(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                           env=env)
     except subprocess.TimeoutExpired:
         raise SeekError("timed out after %ds: %s" % (timeout, " ".join(args)))
     except OSError as e:
@@ -81,15 +82,16 @@ def _run(args, timeout):
     return r
 
 
-def seek_logits(model_path, tokens, out_path, n_vocab, timeout=120):
-    """Runs `seek logits` and returns float32 logits (len(tokens), n_vocab)."""
+def seek_logits(model_path, tokens, out_path, n_vocab, timeout=120, env=None):
+    """Runs `seek logits` and returns float32 logits (len(tokens), n_vocab); env replaces the
+    environment when given."""
     binary = seek_bin()
     if binary is None:
         raise SeekError("no seek binary (build it with make, or set SEEK_BIN)")
     if os.path.exists(out_path):
         os.remove(out_path)
     _run([binary, "logits", model_path, "--tokens", " ".join(str(t) for t in tokens), "--out", out_path],
-         timeout)
+         timeout, env)
     data = np.fromfile(out_path, dtype="<f4")
     if data.size != len(tokens) * n_vocab:
         raise SeekError("%s: %d floats, expected %d x %d" % (out_path, data.size, len(tokens), n_vocab))
