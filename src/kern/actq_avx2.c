@@ -35,33 +35,15 @@
 
 #include "actq_impl.h"
 #include "quants.h"
+#include "simd_avx2.h"
+
+/* Q5_0/Q5_1 fifth bits: 0x10 in byte l where bit l of qh (little-endian u32) is set. */
+static inline __m256i fifth_bits32(const uint8_t *qh) {
+    return _mm256_and_si256(expand_bits32(qh), _mm256_set1_epi8(0x10));
+}
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static inline float f16f(f16_t h) { return _cvtsh_ss(h); }
-static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-static inline __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
-
-static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float hmax_ps(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline int hsum_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
 
 /* Lanes 2 + 3 of an offset accumulator (see act_hdr). */
 static inline float sum_s_lanes(__m128 v) {
@@ -86,24 +68,7 @@ static inline __m256 fma_block(__m256i p, __m256 wd, const block_q8_16 *a, __m25
     return _mm256_fmadd_ps(_mm256_mul_ps(wd, act_d(a)), _mm256_cvtepi32_ps(p), acc);
 }
 
-/* Legacy nibbles: byte l holds weight l (low) and l + 16 (high) -> 32 bytes 0..15 in order. */
-static inline __m256i nibbles32(const uint8_t *qs) {
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    __m128i b = load128(qs);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
-}
 
-/* Q5_0/Q5_1 fifth bits: 0x10 in byte l where bit l of qh (little-endian u32) is set. */
-static inline __m256i fifth_bits32(const uint8_t *qh) {
-    uint32_t u;
-    memcpy(&u, qh, 4);
-    /* byte l takes byte l / 8 of u (every 128-bit half holds u four times), then tests bit l % 8 */
-    const __m256i pick = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
-                                           0x0101010101010101LL, 0);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)u), pick), bit);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
-}
 
 /* The block's f16 pair (d, m) at p as floats in lanes 0 and 1. */
 static inline __m128 load_f16x2(const void *p) {
@@ -117,7 +82,7 @@ static inline __m128 load_f16x2(const void *p) {
 /* Q4_0: (q - 8) . y = q . y - 8 * sum(y), per int16 pair. */
 static inline __m256 q4_0_block(const block_q4_0 *w, const block_q8_16 *a, __m256 acc) {
     const __m256i y = load256(a->qs);
-    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles32(w->qs), y),
+    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(unpack_nibbles16(w->qs), y),
                                    _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
     return fma_block(sum_pairs(p16), _mm256_set1_ps(f16f(w->d)), a, acc);
 }
@@ -139,7 +104,7 @@ static void vec_dot_q4_0(int64_t n, float *s, const void *vw, const void *va) {
 /* Q5_0: q = nibble | bit4, (q - 16) . y = q . y - 16 * sum(y). */
 static inline __m256 q5_0_block(const block_q5_0 *w, const block_q8_16 *a, __m256 acc) {
     const __m256i y = load256(a->qs);
-    __m256i q = _mm256_or_si256(nibbles32(w->qs), fifth_bits32(w->qh));
+    __m256i q = _mm256_or_si256(unpack_nibbles16(w->qs), fifth_bits32(w->qh));
     __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(_mm256_set1_epi8(16), y));
     return fma_block(sum_pairs(p16), _mm256_set1_ps(f16f(w->d)), a, acc);
 }
@@ -174,10 +139,10 @@ static void vec_dot_q4_1(int64_t n, float *s, const void *vw, const void *va) {
     __m128 accm0 = _mm_setzero_ps(), accm1 = accm0;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        acc0 = q_1_block(nibbles32(w[i].qs), load_f16x2(&w[i].d), &a[i], acc0, &accm0);
-        acc1 = q_1_block(nibbles32(w[i + 1].qs), load_f16x2(&w[i + 1].d), &a[i + 1], acc1, &accm1);
+        acc0 = q_1_block(unpack_nibbles16(w[i].qs), load_f16x2(&w[i].d), &a[i], acc0, &accm0);
+        acc1 = q_1_block(unpack_nibbles16(w[i + 1].qs), load_f16x2(&w[i + 1].d), &a[i + 1], acc1, &accm1);
     }
-    if (i < nb) acc0 = q_1_block(nibbles32(w[i].qs), load_f16x2(&w[i].d), &a[i], acc0, &accm0);
+    if (i < nb) acc0 = q_1_block(unpack_nibbles16(w[i].qs), load_f16x2(&w[i].d), &a[i], acc0, &accm0);
     *s = hsum_ps(_mm256_add_ps(acc0, acc1)) + sum_s_lanes(_mm_add_ps(accm0, accm1));
 }
 
@@ -189,13 +154,13 @@ static void vec_dot_q5_1(int64_t n, float *s, const void *vw, const void *va) {
     __m128 accm0 = _mm_setzero_ps(), accm1 = accm0;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        __m256i q0 = _mm256_or_si256(nibbles32(w[i].qs), fifth_bits32(w[i].qh));
-        __m256i q1 = _mm256_or_si256(nibbles32(w[i + 1].qs), fifth_bits32(w[i + 1].qh));
+        __m256i q0 = _mm256_or_si256(unpack_nibbles16(w[i].qs), fifth_bits32(w[i].qh));
+        __m256i q1 = _mm256_or_si256(unpack_nibbles16(w[i + 1].qs), fifth_bits32(w[i + 1].qh));
         acc0 = q_1_block(q0, load_f16x2(&w[i].d), &a[i], acc0, &accm0);
         acc1 = q_1_block(q1, load_f16x2(&w[i + 1].d), &a[i + 1], acc1, &accm1);
     }
     if (i < nb) {
-        __m256i q0 = _mm256_or_si256(nibbles32(w[i].qs), fifth_bits32(w[i].qh));
+        __m256i q0 = _mm256_or_si256(unpack_nibbles16(w[i].qs), fifth_bits32(w[i].qh));
         acc0 = q_1_block(q0, load_f16x2(&w[i].d), &a[i], acc0, &accm0);
     }
     *s = hsum_ps(_mm256_add_ps(acc0, acc1)) + sum_s_lanes(_mm_add_ps(accm0, accm1));

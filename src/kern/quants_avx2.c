@@ -21,66 +21,17 @@
 
 #include "kern.h"
 #include "quants.h"
+#include "simd_avx2.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static inline float f16f(f16_t h) { return _cvtsh_ss(h); }
-
-static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float hmax_ps(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline int hsum_epi32_128(__m128i v) {
-    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
-    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(v);
-}
-
-static inline int hsum_epi32(__m256i v) {
-    return hsum_epi32_128(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-}
-
-static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-static inline __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
-
-/* Unsigned bytes u times signed bytes s, summed in groups of 4 into 8 int32 lanes. */
-static inline __m256i dot_u8i8(__m256i u, __m256i s) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
 
 /* Signed x signed bytes via |x| * (y * sign(x)); y must not hold -128. */
 static inline __m256i dot_i8i8(__m256i x, __m256i y) {
     return dot_u8i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
 }
 
-/* 16 bytes of nibbles -> 32 bytes 0..15: low nibbles are weights 0..15, high nibbles 16..31. */
-static inline __m256i unpack_nibbles16(const uint8_t *qs) {
-    const __m128i m4 = _mm_set1_epi8(0x0f);
-    __m128i b = load128(qs);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
-}
 
-/* The 32 bits of qh (little-endian u32) -> 32 bytes, 0xff where bit j is set. */
-static inline __m256i expand_bits32(const uint8_t *qh) {
-    uint32_t u;
-    memcpy(&u, qh, 4);
-    /* byte j of the result takes byte j/8 of u, then tests bit j%8 */
-    const __m256i pick = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
-                                           0x0101010101010101LL, 0);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)u), pick);
-    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-}
 
 /* For K types with 16 sub-blocks of 16: the int16 scale vector for 32-weight chunk k, low
  * 128-bit lane = scale of sub-block 2k, high lane = scale of sub-block 2k+1.  sc8 holds the
