@@ -34,7 +34,7 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +101,7 @@ typedef struct stensor {
     uint64_t seed;
     /* run-wide settings the fill callback needs */
     const preset *p;
-    int n_threads;
+    kern_pool *workers;
     int64_t pool;
 } stensor;
 
@@ -126,61 +126,46 @@ static void llama3_rope_freqs(float *out, int64_t n, float theta, int64_t head_d
     }
 }
 
-typedef struct spart {
+typedef struct sphase {
     const stensor *t;
     uint8_t *dst;
-    int64_t r0, r1;
-    int phase; /* 0: generate + quantize rows, 1: copy rows from the pool */
-    int rc;
-} spart;
+    int64_t n_rows;      /* the phase covers rows [0, n_rows) */
+    int phase;           /* 0: generate + quantize rows, 1: copy rows from the pool */
+    _Atomic bool failed; /* a thread could not get its row buffer */
+} sphase;
 
-static void *spart_run(void *arg) {
-    spart *s = arg;
+/* One pool thread's share of a phase. */
+static void sphase_task(void *arg, int ith, int nth) {
+    sphase *s = arg;
     const stensor *t = s->t;
     const int64_t k = t->ne[0];
+    int64_t r0, r1;
+    kern_split(s->n_rows, 1, ith, nth, &r0, &r1);
     if (s->phase == 1) {
-        for (int64_t r = s->r0 > t->pool ? s->r0 : t->pool; r < s->r1; r++)
+        for (int64_t r = r0 > t->pool ? r0 : t->pool; r < r1; r++)
             memcpy(s->dst + (uint64_t)r * t->row_bytes,
                    s->dst + (uint64_t)(r % t->pool) * t->row_bytes, t->row_bytes);
-        s->rc = 0;
-        return NULL;
+        return;
     }
+    if (r0 >= r1) return;
     float *buf = malloc((size_t)k * sizeof(float));
     if (!buf) {
-        s->rc = -1;
-        return NULL;
+        atomic_store(&s->failed, true);
+        return;
     }
     const kern_type_traits *tr = kern_traits(t->type);
-    for (int64_t r = s->r0; r < s->r1; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         fill_normalish(buf, k, 0.02f, t->seed * 0x100000001B3ull + (uint64_t)r);
         tr->from_float(buf, s->dst + (uint64_t)r * t->row_bytes, k);
     }
     free(buf);
-    s->rc = 0;
-    return NULL;
 }
 
-/* Runs one phase over rows [0, n) on up to t->n_threads threads. */
+/* Runs one phase over rows [0, n) on the tensor's worker pool. */
 static int run_parallel(const stensor *t, uint8_t *dst, int64_t n, int phase) {
-    enum { MAXT = 256 };
-    int nth = t->n_threads < MAXT ? t->n_threads : MAXT;
-    if (nth > n) nth = (int)n;
-    if (nth < 1) nth = 1;
-    spart parts[MAXT];
-    pthread_t tid[MAXT];
-    bool started[MAXT] = { false };
-    for (int i = 0; i < nth; i++)
-        parts[i] = (spart){ t, dst, n * i / nth, n * (i + 1) / nth, phase, -1 };
-    for (int i = 1; i < nth; i++)
-        started[i] = pthread_create(&tid[i], NULL, spart_run, &parts[i]) == 0;
-    spart_run(&parts[0]);
-    for (int i = 1; i < nth; i++) {
-        if (started[i]) pthread_join(tid[i], NULL);
-        else spart_run(&parts[i]);
-    }
-    for (int i = 0; i < nth; i++)
-        if (parts[i].rc != 0) return -1;
-    return 0;
+    sphase s = { .t = t, .dst = dst, .n_rows = n, .phase = phase };
+    kern_pool_run(t->workers, sphase_task, &s);
+    return atomic_load(&s.failed) ? -1 : 0;
 }
 
 static int stensor_fill(void *ctx, void *dst, uint64_t nbytes, seek_err *err) {
@@ -336,6 +321,11 @@ int main(int argc, char **argv) {
                         .n_head_kv = (int)P.n_head_kv, .has_output = true };
     snprintf(qm.arch, sizeof qm.arch, "%s", P.arch);
     seek_err err = { 0 };
+    kern_pool *workers = kern_pool_new((int)threads, &err);
+    if (!workers) {
+        fprintf(stderr, "make_synth: %s\n", err.msg);
+        return 1;
+    }
     for (int i = 0; i < nt; i++) {
         stensor *t = &ts[i];
         int type = store_tensor_type(&qm, mix, t->name, t->n_dims, t->ne,
@@ -354,7 +344,7 @@ int main(int argc, char **argv) {
         t->row_bytes = gguf_row_bytes(t->type, (uint64_t)t->ne[0]);
         t->seed = (uint64_t)seed * 1000003ull + (uint64_t)i * 7919ull;
         t->p = &P;
-        t->n_threads = (int)threads;
+        t->workers = workers;
         t->pool = pool;
     }
 
@@ -434,6 +424,7 @@ int main(int argc, char **argv) {
                     "%.1f s, %lld threads, pool %lld\n",
             out, P.arch, P.name, mix->name, (long long)P.n_layer, (double)n_params / 1e9,
             (double)size / 1e6, secs, (long long)threads, (long long)pool);
+    kern_pool_free(workers);
     free(ts);
     return 0;
 }

@@ -7,12 +7,12 @@
  * general.file_type / general.quantization_version -> add every tensor with a fill callback
  * -> gguf_writer_write() calls the callbacks one tensor at a time; each converts rows to float
  * (kern_traits(in)->to_float) and quantizes them (kern_traits(out)->from_float), rows split
- * across n_threads pthreads.  Only one output tensor is in memory at a time.
+ * across the threads of one kern_pool.  Only one output tensor is in memory at a time.
  */
 #include "quantize.h"
 
 #include <ctype.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,64 +275,39 @@ typedef struct qjob {
     int64_t n_rows;      /* ne1 * ne2 * ne3 */
     uint64_t out_row_bytes;
     /* shared by all jobs of one run */
-    int n_threads;
+    kern_pool *pool;
     bool verbose;
     int index, count;
 } qjob;
 
-/* Converts n floats of one source row (F32, F16 or BF16) into dst (already float-sized). */
-static void row_to_float(uint32_t type, const void *src, float *dst, int64_t n) {
-    if (type == GGUF_TYPE_F32) {
-        memcpy(dst, src, (size_t)n * sizeof(float));
-    } else if (type == GGUF_TYPE_F16) {
-        const f16_t *h = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(h[i]);
-    } else {
-        const bf16_t *h = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(h[i]);
-    }
-}
-
-/* Writes n floats as one row of type out (F32, F16, BF16 or a type with a quantizer). */
-static void row_from_float(uint32_t out, const float *x, void *dst, int64_t n) {
-    if (out == GGUF_TYPE_F32) {
-        memcpy(dst, x, (size_t)n * sizeof(float));
-    } else if (out == GGUF_TYPE_F16) {
-        f16_t *h = dst;
-        for (int64_t i = 0; i < n; i++) h[i] = f32_to_f16(x[i]);
-    } else if (out == GGUF_TYPE_BF16) {
-        bf16_t *h = dst;
-        for (int64_t i = 0; i < n; i++) h[i] = f32_to_bf16(x[i]);
-    } else {
-        kern_traits(out)->from_float(x, dst, n);
-    }
-}
-
-typedef struct qpart {
+typedef struct qrun {
     const qjob *job;
     uint8_t *dst;
-    int64_t r0, r1; /* rows [r0, r1) */
-    int rc;
-} qpart;
+    _Atomic bool failed; /* a thread could not get its row buffer */
+} qrun;
 
-/* Hot loop of the converter: row by row, source -> floats -> output type. */
-static void *qpart_run(void *arg) {
-    qpart *p = arg;
-    const qjob *j = p->job;
+/* Hot loop of the converter, one share of the rows per pool thread: source row -> floats ->
+ * output type, through the reference traits (F32/F16/BF16 in, any type with a quantizer out). */
+static void qrun_task(void *arg, int ith, int nth) {
+    qrun *q = arg;
+    const qjob *j = q->job;
     const int64_t k = j->src->ne[0];
+    int64_t r0, r1;
+    kern_split(j->n_rows, 1, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
     float *buf = malloc((size_t)k * sizeof(float));
     if (!buf) {
-        p->rc = -1;
-        return NULL;
+        atomic_store(&q->failed, true);
+        return;
     }
+    kern_to_float_fn to_float = kern_traits(j->src->type)->to_float;
+    kern_from_float_fn from_float = kern_traits(j->out_type)->from_float;
     const uint8_t *src = j->src->data;
-    for (int64_t r = p->r0; r < p->r1; r++) {
-        row_to_float(j->src->type, src + (uint64_t)r * j->src->nb[1], buf, k);
-        row_from_float(j->out_type, buf, p->dst + (uint64_t)r * j->out_row_bytes, k);
+    for (int64_t r = r0; r < r1; r++) {
+        to_float(src + (uint64_t)r * j->src->nb[1], buf, k);
+        from_float(buf, q->dst + (uint64_t)r * j->out_row_bytes, k);
     }
     free(buf);
-    p->rc = 0;
-    return NULL;
 }
 
 /* Drops a converted tensor's pages of the input mapping from this process, so the resident
@@ -360,30 +335,13 @@ static int qjob_fill(void *ctx, void *dst, uint64_t nbytes, seek_err *err) {
     if (s->type == j->out_type) {
         memcpy(dst, s->data, nbytes);
     } else {
-        /* Split rows across threads; tiny tensors are not worth a thread. */
-        int nth = j->n_threads;
-        int64_t work = j->n_rows * s->ne[0];
-        if (work < (int64_t)1 << 16) nth = 1;
-        if (nth > j->n_rows) nth = (int)j->n_rows;
-        if (nth < 1) nth = 1;
-        qpart parts[256];
-        pthread_t tids[256];
-        bool started[256] = { false };
-        if (nth > 256) nth = 256;
-        for (int i = 0; i < nth; i++) {
-            parts[i] = (qpart){ .job = j, .dst = dst, .r0 = j->n_rows * i / nth,
-                                .r1 = j->n_rows * (i + 1) / nth, .rc = -1 };
-        }
-        for (int i = 1; i < nth; i++)
-            started[i] = pthread_create(&tids[i], NULL, qpart_run, &parts[i]) == 0;
-        qpart_run(&parts[0]);
-        /* A thread that could not be started does its share here instead. */
-        for (int i = 1; i < nth; i++) {
-            if (started[i]) pthread_join(tids[i], NULL);
-            else qpart_run(&parts[i]);
-        }
-        for (int i = 0; i < nth; i++)
-            if (parts[i].rc != 0) return err_set(err, SEEK_ENOMEM, "%s: out of memory", j->name);
+        /* Split rows across the pool; tiny tensors are not worth waking it. */
+        qrun q = { .job = j, .dst = dst };
+        if (j->n_rows * s->ne[0] < (int64_t)1 << 16)
+            qrun_task(&q, 0, 1);
+        else
+            kern_pool_run(j->pool, qrun_task, &q);
+        if (atomic_load(&q.failed)) return err_set(err, SEEK_ENOMEM, "%s: out of memory", j->name);
     }
     release_source(s);
     if (j->verbose) {
@@ -424,6 +382,7 @@ int store_quantize_ex(const char *in_path, const char *out_path, const char *typ
     gguf_file *f = NULL;
     gguf_writer *w = NULL;
     qjob *jobs = NULL;
+    kern_pool *pool = NULL;
 
     const store_mix *mix = store_mix_find(type_name);
     if (!mix) {
@@ -439,10 +398,12 @@ int store_quantize_ex(const char *in_path, const char *out_path, const char *typ
     int n_threads = o.n_threads > 0 ? o.n_threads : online_cpus();
     if (n_threads > 256) n_threads = 256;
 
+    pool = kern_pool_new(n_threads, err);
+    if (!pool) goto done;
     f = gguf_open(in_path, err);
     if (!f) {
         err_prefix(err, "%s", in_path);
-        return -1;
+        goto done;
     }
     store_qmodel m;
     if (store_qmodel_from_file(f, &m, err) != 0) {
@@ -509,7 +470,7 @@ int store_quantize_ex(const char *in_path, const char *out_path, const char *typ
                     (long long)t->ne[0], gguf_type_name(j->out_type));
             goto done;
         }
-        j->n_threads = n_threads;
+        j->pool = pool;
         j->verbose = o.verbose;
         j->index = (int)i;
         j->count = (int)nt;
@@ -557,6 +518,7 @@ int store_quantize_ex(const char *in_path, const char *out_path, const char *typ
                 n_threads);
     rc = 0;
 done:
+    kern_pool_free(pool);
     if (w) gguf_writer_free(w);
     free(jobs);
     if (f) gguf_close(f);
