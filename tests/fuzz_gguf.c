@@ -30,6 +30,7 @@
 #include "gguf/gguf.h"
 
 #include "check.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -39,16 +40,8 @@
 
 /* ---- PRNG ---------------------------------------------------------------------------- */
 
-static uint64_t rng_state;
-
-static uint64_t rng(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 /* Uniform in [0, n); n > 0. */
-static uint64_t rnd(uint64_t n) { return rng() % n; }
+static uint64_t rnd(uint64_t n) { return rng_u64() % n; }
 
 /* ---- seeds -------------------------------------------------------------------------- */
 
@@ -167,25 +160,11 @@ static void add_seed(const char *name, uint8_t *data, size_t len) {
     }
 }
 
-static const char *fixture_dir(void) {
-    static char buf[512];
-    const char *env = getenv("SEEK_FIXTURES");
-    if (env && *env) {
-        snprintf(buf, sizeof buf, "%s/gguf", env);
-        if (access(buf, R_OK) == 0) return buf;
-        if (access(env, R_OK) == 0) return env;
-    }
-    static const char *const cands[] = { "../shared/fixtures/gguf", "../../shared/fixtures/gguf",
-                                         "/work/shared/fixtures/gguf" };
-    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++)
-        if (access(cands[i], R_OK) == 0) return cands[i];
-    return NULL;
-}
 
 static int cmp_name(const void *a, const void *b) { return strcmp(a, b); }
 
 static void load_fixture_seeds(void) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     if (!dir) {
         printf("fuzz_gguf: no fixture directory; using the built-in seed only\n");
         return;
@@ -299,7 +278,7 @@ static uint64_t interesting_u64(uint64_t old, uint64_t size) {
     case 10: return 1ull << 32;
     case 11: return (uint64_t)-(int64_t)(rnd(64) + 1);
     case 12: return old * 2;
-    default: return rng() >> rnd(64);
+    default: return rng_u64() >> rnd(64);
     }
 }
 
@@ -316,7 +295,7 @@ static uint32_t interesting_u32(uint32_t old) {
     case 8: return 5; /* n_dims 5 */
     case 9: return (uint32_t)rnd(GGUF_TYPE_COUNT + 2); /* some tensor type id */
     case 10: return 1u << 31;
-    default: return (uint32_t)rng();
+    default: return (uint32_t)rng_u64();
     }
 }
 
@@ -338,7 +317,7 @@ static void mutate(buf *b, const seed *s) {
         for (int i = 0; i < k; i++) {
             uint64_t at = pl.pos + rnd(pl.width);
             static const uint8_t vals[] = { 0, 0xff, 0x80, '.', 'a', 0x7f, 1 };
-            if (at < b->n) b->p[at] = rnd(2) ? vals[rnd(sizeof vals)] : (uint8_t)rng();
+            if (at < b->n) b->p[at] = rnd(2) ? vals[rnd(sizeof vals)] : (uint8_t)rng_u64();
         }
         break;
     }

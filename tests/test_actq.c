@@ -22,28 +22,13 @@
 #include <string.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "kern/actq_impl.h"
 #include "kern/kern.h"
 #include "kern/quants.h"
 
 /* ---- random numbers (splitmix64, Box-Muller) -------------------------------------------- */
 
-static uint64_t rng_state = 0xAC7Bu;
-
-static uint64_t rng_u64(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(void) { return (double)(rng_u64() >> 11) * (1.0 / 9007199254740992.0); }
-
-static float rng_gauss(void) {
-    double u1 = rng_uniform(), u2 = rng_uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
 
 /* Gaussian row whose scale changes every 16 elements (over four orders of magnitude). */
 static void fill_row(float *x, int64_t n, float mean) {
@@ -336,6 +321,7 @@ static void test_dots(int avx2) {
 }
 
 int main(void) {
+    rng_state = 0xAC7Bu;
     base_init();
     const int avx2 = have_avx2();
     if (!avx2) printf("avx2 not present: AVX2 checks skipped\n");

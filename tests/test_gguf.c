@@ -19,6 +19,7 @@
 #include "gguf/gguf.h"
 
 #include "check.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -98,15 +99,8 @@ static const char *tmp_path(const char *name) {
     return buf[k];
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rng(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 static void fill_random(void *p, size_t n) {
-    for (size_t i = 0; i < n; i++) ((uint8_t *)p)[i] = (uint8_t)rng();
+    for (size_t i = 0; i < n; i++) ((uint8_t *)p)[i] = (uint8_t)rng_u64();
 }
 
 /* ---- type table ---------------------------------------------------------------------- */
@@ -582,20 +576,6 @@ static void test_writer(void) {
 
 /* ---- llama.cpp fixtures ------------------------------------------------------------- */
 
-static const char *fixture_dir(void) {
-    const char *env = getenv("SEEK_FIXTURES");
-    static char buf[512];
-    if (env && *env) {
-        snprintf(buf, sizeof buf, "%s/gguf", env);
-        if (access(buf, R_OK) == 0) return buf;
-        if (access(env, R_OK) == 0) return env;
-    }
-    static const char *const cands[] = { "../shared/fixtures/gguf", "../../shared/fixtures/gguf",
-                                         "/work/shared/fixtures/gguf" };
-    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++)
-        if (access(cands[i], R_OK) == 0) return cands[i];
-    return NULL;
-}
 
 /* Re-writes src through the writer (all keys, all tensors, in order) to path. */
 static int rewrite(const gguf_file *src, const char *path, seek_err *err) {
@@ -614,7 +594,7 @@ static int rewrite(const gguf_file *src, const char *path, seek_err *err) {
 }
 
 static void test_fixtures(void) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     CHECK(dir != NULL, "fixture directory not found (set SEEK_FIXTURES)");
     if (!dir) return;
     DIR *d = opendir(dir);
@@ -901,6 +881,7 @@ static void cleanup(void) {
 }
 
 int main(void) {
+    rng_state = 0x9e3779b97f4a7c15ull;
     base_init();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/seek-test-gguf-XXXXXX");
     if (!mkdtemp(tmpdir)) {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "kern/kern.h"
 #include "kern/actq.h"
 #include "kern/actq_impl.h"
@@ -25,14 +26,6 @@
 
 /* ---- fixed-seed random numbers ----------------------------------------------------- */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rng_u64(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 static float rng_unit(void) { return (float)(rng_u64() >> 40) / (float)(1 << 24); } /* [0, 1) */
 static float rng_sym(void) { return 2.0f * rng_unit() - 1.0f; }                    /* [-1, 1) */
@@ -329,6 +322,7 @@ static void test_dispatch(void) {
 }
 
 int main(void) {
+    rng_state = 0x9e3779b97f4a7c15ull;
     base_init();
     test_dispatch();
 

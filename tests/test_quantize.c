@@ -24,6 +24,7 @@
 
 #include "base/base.h"
 #include "check.h"
+#include "testutil.h"
 #include "gguf/gguf.h"
 #include "kern/kern.h"
 #include "store/quantize.h"
@@ -214,24 +215,9 @@ static void test_fallback(void) {
 
 /* ---- llama.cpp fixtures ----------------------------------------------------------------- */
 
-static const char *fixture_dir(void) {
-    static char dir[1024];
-    struct stat sb;
-    const char *env = getenv("SEEK_FIXTURES");
-    if (env && stat(env, &sb) == 0) return env;
-    static const char *const cands[] = { "../shared/fixtures/gguf", "../../shared/fixtures/gguf",
-                                         "shared/fixtures/gguf", "/work/shared/fixtures/gguf" };
-    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
-        if (stat(cands[i], &sb) == 0) {
-            snprintf(dir, sizeof dir, "%s", cands[i]);
-            return dir;
-        }
-    }
-    return NULL;
-}
 
 static void test_fixtures(void) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     CHECK(dir != NULL, "fixtures not found (set SEEK_FIXTURES)");
     if (!dir) return;
     const char *models[] = { "qwen2-mini", "llama-mini" };

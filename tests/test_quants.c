@@ -21,27 +21,12 @@
 #include <string.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "kern/kern.h"
 #include "kern/quants.h"
 
 /* ---- random numbers (splitmix64, Box-Muller) -------------------------------------------- */
 
-static uint64_t rng_state = 0x5EEDu;
-
-static uint64_t rng_u64(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(void) { return (double)(rng_u64() >> 11) * (1.0 / 9007199254740992.0); }
-
-static float rng_gauss(void) {
-    double u1 = rng_uniform(), u2 = rng_uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
 
 static void fill_gauss(float *x, int64_t n, float sigma) {
     for (int64_t i = 0; i < n; i++) x[i] = sigma * rng_gauss();
@@ -729,24 +714,9 @@ static float *fx_dequant(const fx_tensor *t) {
     return out;
 }
 
-static const char *fixture_dir(void) {
-    static const char *cands[] = { NULL, "../shared/fixtures/gguf", "/work/shared/fixtures/gguf", "shared/fixtures/gguf" };
-    cands[0] = getenv("SEEK_FIXTURES");
-    char path[512];
-    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-        if (!cands[i]) continue;
-        snprintf(path, sizeof(path), "%s/llama-mini-Q8_0.gguf", cands[i]);
-        FILE *fp = fopen(path, "rb");
-        if (fp) {
-            fclose(fp);
-            return cands[i];
-        }
-    }
-    return NULL;
-}
 
 static void test_fixtures(void) {
-    const char *dir = fixture_dir();
+    const char *dir = test_fixture_dir();
     if (!dir) {
         printf("fixtures: not found, skipped\n");
         return;
@@ -837,6 +807,7 @@ static void test_fixtures(void) {
 }
 
 int main(void) {
+    rng_state = 0x5EEDu;
     base_init();
     test_traits_table();
     test_layout_legacy();
