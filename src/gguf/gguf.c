@@ -227,19 +227,20 @@ static int ref_cmp(const void *x, const void *y) {
     return a->idx < b->idx ? -1 : a->idx > b->idx; /* equal names: file order */
 }
 
-/* Sorts refs[0..n) (filled by the caller) and returns the first pair of equal names, if any, as
- * *dup_a < *dup_b (file positions).  Returns true if there is a duplicate. */
-static bool index_sort(name_index *ix, uint64_t *dup_a, uint64_t *dup_b) {
+/* Sorts refs[0..n) (filled by the caller); on a repeated name (adjacent once sorted, in file
+ * order) reports "duplicate <what> 'name' (#first and #second)" and returns false. */
+static bool index_sort_unique(name_index *ix, const char *what, seek_err *err) {
     qsort(ix->refs, (size_t)ix->n, sizeof *ix->refs, ref_cmp);
     for (uint64_t i = 1; i < ix->n; i++) {
-        const name_ref *a = &ix->refs[i - 1], *b = &ix->refs[i];
-        if (name_cmp3(a->ptr, a->len, b->ptr, b->len) == 0) {
-            *dup_a = a->idx;
-            *dup_b = b->idx;
-            return true;
+        const name_ref *x = &ix->refs[i - 1], *y = &ix->refs[i];
+        if (name_cmp3(x->ptr, x->len, y->ptr, y->len) == 0) {
+            err_set(err, SEEK_EFORMAT, "duplicate %s '%s' (#%llu and #%llu)", what,
+                    safe((gguf_str){ x->ptr, x->len }).s, (unsigned long long)x->idx,
+                    (unsigned long long)y->idx);
+            return false;
         }
     }
-    return false;
+    return true;
 }
 
 /* Position of the item named p[0..n), or -1. */
@@ -416,13 +417,7 @@ static bool parse_kvs(reader *r, gguf_file *f) {
         if (!parse_value(r, kv, &f->str_offs[i])) return false;
         f->kv_ix.refs[f->kv_ix.n++] = (name_ref){ kv->key.ptr, kv->key.len, i };
     }
-    uint64_t a, b;
-    if (index_sort(&f->kv_ix, &a, &b)) {
-        err_set(r->err, SEEK_EFORMAT, "duplicate key '%s' (#%llu and #%llu)", safe(f->kvs[a].key).s,
-                (unsigned long long)a, (unsigned long long)b);
-        return false;
-    }
-    return true;
+    return index_sort_unique(&f->kv_ix, "key", r->err);
 }
 
 /* general.alignment: optional u32, a non-zero power of two. */
@@ -480,13 +475,7 @@ static bool parse_tensor_infos(reader *r, gguf_file *f) {
         if (!rd_u32(r, &t->type, what) || !rd_u64(r, &off, what)) return false;
         t->offset = off; /* relative for now; made absolute once the data section is known */
     }
-    uint64_t a, b;
-    if (index_sort(&f->tensor_ix, &a, &b)) {
-        err_set(r->err, SEEK_EFORMAT, "duplicate tensor name '%s' (#%llu and #%llu)", safe(f->tensors[a].name).s,
-                (unsigned long long)a, (unsigned long long)b);
-        return false;
-    }
-    return true;
+    return index_sort_unique(&f->tensor_ix, "tensor name", r->err);
 }
 
 /* Type, shape, size and strides of one tensor (everything that does not depend on where the
