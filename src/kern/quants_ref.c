@@ -50,6 +50,13 @@ static inline int kq_nearest(float v) {
 
 static inline int kq_clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* Re-rounds the 16 weights of a sub-block with the scale d and min dm actually stored in the
+ * block: L = clamp(round((x + dm) / d), lo, hi) + off.  L is left as it is when d is 0. */
+static void kq_requant16(const float *x, float d, float dm, int lo, int hi, int off, uint8_t *L) {
+    if (d == 0.f) return;
+    for (int l = 0; l < 16; l++) L[l] = (uint8_t)(kq_clamp(kq_nearest((x[l] + dm) / d), lo, hi) + off);
+}
+
 /* floor(v) clamped to [0, hi], NaN -> 0.  The legacy quantizers compute q = floor(v + 0.5)
  * (round half up) on a value already shifted to be >= 0. */
 static inline int kq_floor_clamp(float v, int hi) {
@@ -607,12 +614,9 @@ static void q2_K_from_float(const float *x, void *vy, int64_t n) {
         } else {
             y[i].dmin = f32_to_f16(0.f);
         }
-        for (int j = 0; j < 16; j++) {
-            float d = f16_lut(y[i].d) * (float)(y[i].scales[j] & 0xF);
-            if (d == 0.f) continue;
-            float dm = f16_lut(y[i].dmin) * (float)(y[i].scales[j] >> 4);
-            for (int l = 0; l < 16; l++) L[16 * j + l] = (uint8_t)kq_clamp(kq_nearest((x[16 * j + l] + dm) / d), 0, 3);
-        }
+        for (int j = 0; j < 16; j++)
+            kq_requant16(x + 16 * j, f16_lut(y[i].d) * (float)(y[i].scales[j] & 0xF),
+                         f16_lut(y[i].dmin) * (float)(y[i].scales[j] >> 4), 0, 3, 0, L + 16 * j);
         k2bit_pack(L, y[i].qs);
     }
 }
@@ -701,11 +705,7 @@ static void q3_K_from_float(const float *x, void *vy, int64_t n) {
         }
         int8_t sc[16];
         q3_K_scales(y[i].scales, sc);
-        for (int j = 0; j < 16; j++) {
-            float d = f16_lut(y[i].d) * (float)sc[j];
-            if (d == 0.f) continue;
-            for (int l = 0; l < 16; l++) L[16 * j + l] = (uint8_t)(kq_clamp(kq_nearest(x[16 * j + l] / d), -4, 3) + 4);
-        }
+        for (int j = 0; j < 16; j++) kq_requant16(x + 16 * j, f16_lut(y[i].d) * (float)sc[j], 0.f, -4, 3, 4, L + 16 * j);
         /* L in 0..7: bit 2 goes to hmask, bits 0-1 to qs */
         memset(y[i].hmask, 0, sizeof(y[i].hmask));
         for (int w = 0; w < QK_K; w++) {
@@ -963,11 +963,8 @@ static void q6_K_from_float(const float *x, void *vy, int64_t n) {
         float iscale = -128.f / max_scale;
         y[i].d = f32_to_f16(1.f / iscale);
         for (int j = 0; j < 16; j++) y[i].scales[j] = (int8_t)kq_clamp(kq_nearest(iscale * scales[j]), -128, 127);
-        for (int j = 0; j < 16; j++) {
-            float d = f16_lut(y[i].d) * (float)y[i].scales[j];
-            if (d == 0.f) continue;
-            for (int l = 0; l < 16; l++) L[16 * j + l] = (uint8_t)(kq_clamp(kq_nearest(x[16 * j + l] / d), -32, 31) + 32);
-        }
+        for (int j = 0; j < 16; j++)
+            kq_requant16(x + 16 * j, f16_lut(y[i].d) * (float)y[i].scales[j], 0.f, -32, 31, 32, L + 16 * j);
         for (int h = 0; h < 2; h++) {
             uint8_t *ql = y[i].ql + 64 * h, *qh = y[i].qh + 32 * h;
             const uint8_t *p = L + 128 * h;
