@@ -108,7 +108,7 @@ int cmd_bench(int argc, char **argv) {
     /* bytes one decode step reads: all weights but the embedding table (one row of it),
      * unless it doubles as the output matrix; plus the KV cache at the average position */
     uint64_t embd_bytes = (uint64_t)m->tok_embd.m * m->tok_embd.row_bytes;
-    uint64_t per_token = m->weight_bytes - (m->tied_output ? 0 : embd_bytes) + m->tok_embd.row_bytes;
+    uint64_t per_token = m->tied_output ? m->weight_bytes : m->weight_bytes - embd_bytes + m->tok_embd.row_bytes;
     per_token += (uint64_t)(tg / 2) * 2 * (uint64_t)hp->n_layer * (uint64_t)(hp->n_head_kv * hp->head_dim) * sizeof(float);
     kern_pool *bw_pool = kern_pool_new((int)threads, &err);
     double bw = bw_pool ? kern_measure_bandwidth(bw_pool, 1ull << 30, 5) : 0.0;
