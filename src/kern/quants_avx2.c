@@ -47,39 +47,51 @@ static inline __m256i srl16(__m256i v, int k) { return _mm256_srl_epi16(v, _mm_c
 
 /* ---- float types ------------------------------------------------------------------- */
 
-static void vec_dot_f32(int64_t n, float *s, const void *vx, const void *vy) {
-    const float *x = vx, *y = vy;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += x[i] * y[i]; /* scalar tail */
-    *s = sum;
-}
+/* Loaders for the float weight types: 8 weights from index i as floats, or one weight. */
+typedef __m256 (*load8_fn)(const void *x, int64_t i);
+typedef float (*load1_fn)(const void *x, int64_t i);
 
 static inline __m256 load_f16x8(const f16_t *p) { return _mm256_cvtph_ps(load128(p)); }
+/* bfloat16 is the top half of a float: widen to 32 bits and shift left by 16. */
+static inline __m256 load_bf16x8(const bf16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
+}
 
-static void vec_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {
-    const f16_t *x = vx;
-    const float *y = vy;
+static inline __m256 ld8_f32(const void *x, int64_t i) { return _mm256_loadu_ps((const float *)x + i); }
+static inline float ld1_f32(const void *x, int64_t i) { return ((const float *)x)[i]; }
+static inline __m256 ld8_f16(const void *x, int64_t i) { return load_f16x8((const f16_t *)x + i); }
+static inline float ld1_f16(const void *x, int64_t i) { return f16f(((const f16_t *)x)[i]); }
+static inline __m256 ld8_bf16(const void *x, int64_t i) { return load_bf16x8((const bf16_t *)x + i); }
+static inline float ld1_bf16(const void *x, int64_t i) { return bf16_to_f32(((const bf16_t *)x)[i]); }
+
+/* dot(x, y) over n elements with four independent accumulators, 32 per step, then 8, then a
+ * scalar tail; x's element type is given by its loaders, which inline to plain code. */
+static inline __attribute__((always_inline)) float dot_float_row(int64_t n, const void *x, const float *y,
+                                                                  load8_fn ld8, load1_fn ld1) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(load_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+        a0 = _mm256_fmadd_ps(ld8(x, i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(ld8(x, i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(ld8(x, i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(ld8(x, i + 24), _mm256_loadu_ps(y + i + 24), a3);
     }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(ld8(x, i), _mm256_loadu_ps(y + i), a0);
     float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += f16f(x[i]) * y[i];
-    *s = sum;
+    for (; i < n; i++) sum += ld1(x, i) * y[i]; /* scalar tail */
+    return sum;
+}
+
+static void vec_dot_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    *s = dot_float_row(n, vx, vy, ld8_f32, ld1_f32);
+}
+
+static void vec_dot_f16_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    *s = dot_float_row(n, vx, vy, ld8_f16, ld1_f16);
+}
+
+static void vec_dot_bf16_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    *s = dot_float_row(n, vx, vy, ld8_bf16, ld1_bf16);
 }
 
 static void to_float_f16(const void *vx, float *y, int64_t n) {
@@ -87,28 +99,6 @@ static void to_float_f16(const void *vx, float *y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, load_f16x8(x + i));
     for (; i < n; i++) y[i] = f16f(x[i]);
-}
-
-/* bfloat16 is the top half of a float: widen to 32 bits and shift left by 16. */
-static inline __m256 load_bf16x8(const bf16_t *p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
-}
-
-static void vec_dot_bf16_f32(int64_t n, float *s, const void *vx, const void *vy) {
-    const bf16_t *x = vx;
-    const float *y = vy;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(load_bf16x8(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(load_bf16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(load_bf16x8(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(load_bf16x8(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_bf16x8(x + i), _mm256_loadu_ps(y + i), a0);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += bf16_to_f32(x[i]) * y[i];
-    *s = sum;
 }
 
 static void to_float_bf16(const void *vx, float *y, int64_t n) {
