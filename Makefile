@@ -2,6 +2,7 @@
 #
 #   make          build ./seek (release, -O2)
 #   make test     install test dependencies, build, run every test; ends with "N passed, N failed"
+#                 (tests/tool_*.c are helper programs the Python tests drive, not tests)
 #   make asan     build with AddressSanitizer + UBSan and run the GGUF fuzzer and unit tests
 #   make bench    build and run bench/ (kernel GB/s, end-to-end pp/tg)
 #   make demo     install dependencies, build, make a small model and run it
@@ -15,18 +16,19 @@ BUILD    ?= build
 OPT      ?= -O2
 CFLAGS   ?=
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow -g $(OPT) -pthread $(CFLAGS)
-LDLIBS   = -lm -pthread
+LDLIBS   = -lpcre2-8 -ljansson -ledit -lm -pthread
 ARCH    := $(shell uname -m)
 
 FLAGS_avx2   = -mavx2 -mfma -mf16c -mbmi2
 FLAGS_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c -mbmi2
 
-LIB_SRC := $(sort $(wildcard src/base/*.c src/gguf/*.c src/kern/*.c src/model/*.c src/store/*.c))
+LIB_SRC := $(sort $(wildcard src/base/*.c src/gguf/*.c src/kern/*.c src/model/*.c src/tok/*.c src/chat/*.c \
+                             src/sample/*.c src/engine/*.c src/store/*.c))
 ifneq ($(ARCH),x86_64)
 LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
 endif
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
-TEST_SRC := $(sort $(wildcard tests/test_*.c tests/fuzz_*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c tests/fuzz_*.c tests/tool_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -2,13 +2,14 @@
 # install-deps.sh - installs the Debian packages seek needs, only those missing.
 #
 #   scripts/install-deps.sh build   compiler and libraries to build seek
-#   scripts/install-deps.sh test    plus what the tests use (numpy and jinja2 for /usr/bin/python3)
+#   scripts/install-deps.sh test    plus what the tests use (numpy and jinja2 for /usr/bin/python3, tmux,
+#                                   node and the npm packages pinned in tests/node/package-lock.json)
 #
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
-build_pkgs=(gcc make libc6-dev)
-test_pkgs=(python3 python3-numpy python3-jinja2)
+build_pkgs=(gcc make libc6-dev pkg-config libpcre2-dev libjansson-dev libedit-dev)
+test_pkgs=(python3 python3-numpy python3-jinja2 tmux)
 
 case "${1:-build}" in
     build) want=("${build_pkgs[@]}") ;;
@@ -22,13 +23,28 @@ for p in "${want[@]}"; do
         missing+=("$p")
     fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+install_node_modules() { # the npm references the tests compare against, pinned by package-lock.json
+    [ "${1:-}" = test ] || return 0
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        echo "the tests need node and npm (Debian: apt-get install nodejs npm)" >&2
+        return 1
+    fi
+    local dir; dir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        echo "installing npm test references into tests/node" >&2
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    fi
+}
+
+if ! command -v node >/dev/null && [ "${1:-}" = test ]; then missing+=(nodejs npm); fi
+if [ ${#missing[@]} -eq 0 ]; then install_node_modules "${1:-}"; exit; fi
 
 if [ "$(id -u)" -eq 0 ]; then
     echo "installing: ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    install_node_modules "${1:-}"
 else
     echo "seek needs these Debian packages: ${missing[*]}" >&2
     echo "run: sudo apt-get install -y ${missing[*]}" >&2

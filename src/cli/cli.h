@@ -10,6 +10,10 @@ int cmd_logits(int argc, char **argv);   /* seek logits MODEL --tokens "1 2 3" -
 int cmd_bench(int argc, char **argv);    /* seek bench MODEL [-p N] [-n N] [-t T] [--json] */
 int cmd_quantize(int argc, char **argv); /* seek quantize IN.gguf OUT.gguf TYPE */
 int cmd_show(int argc, char **argv);     /* seek show FILE.gguf */
+int cmd_tokenize(int argc, char **argv); /* seek tokenize MODEL [--bos] [--special] < text */
+int cmd_convert(int argc, char **argv);  /* seek convert HF_DIR -o OUT.gguf [--vocab-only] */
+int cmd_template(int argc, char **argv); /* seek template MODEL|FILE.jinja < context.json */
+int cmd_run(int argc, char **argv);      /* seek run MODEL [PROMPT] */
 
 /* Parses a positive integer option value; returns -1 (after printing why) if it is not one. */
 long cli_parse_count(const char *opt, const char *val, long max);

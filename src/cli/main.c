@@ -20,7 +20,11 @@ static const struct {
     { "logits", cmd_logits, "MODEL --tokens \"1 2 3\" --out F   write float32 logits per position" },
     { "bench", cmd_bench, "MODEL [-p N] [-n N] [-t T] [-r R] [--json]  prompt and generation speed" },
     { "quantize", cmd_quantize, "IN.gguf OUT.gguf TYPE [-t T]   quantize (Q4_K_M, Q8_0, ...)" },
+    { "run", cmd_run, "MODEL [PROMPT]   chat with a model (REPL without PROMPT)" },
     { "show", cmd_show, "FILE.gguf   architecture, parameters, metadata, tensors" },
+    { "tokenize", cmd_tokenize, "MODEL [--bos] [--special]   token ids of stdin's text" },
+    { "template", cmd_template, "MODEL|FILE.jinja   render a chat template over JSON from stdin" },
+    { "convert", cmd_convert, "HF_DIR -o OUT.gguf [--vocab-only]   Hugging Face checkpoint to GGUF" },
 };
 
 static void usage(FILE *out) {
