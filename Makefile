@@ -16,7 +16,7 @@ BUILD    ?= build
 OPT      ?= -O2
 CFLAGS   ?=
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow -g $(OPT) -pthread $(CFLAGS)
-LDLIBS   = -lpcre2-8 -ljansson -ledit -lm -pthread
+LDLIBS   = -lpcre2-8 -ljansson -ledit -lcrypto -lm -pthread
 ARCH    := $(shell uname -m)
 
 FLAGS_avx2   = -mavx2 -mfma -mf16c -mbmi2

@@ -8,7 +8,7 @@
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
-build_pkgs=(gcc make libc6-dev pkg-config libpcre2-dev libjansson-dev libedit-dev)
+build_pkgs=(gcc make libc6-dev pkg-config libpcre2-dev libjansson-dev libedit-dev libssl-dev)
 test_pkgs=(python3 python3-numpy python3-jinja2 tmux)
 
 case "${1:-build}" in
