@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static uint64_t rng_state;
@@ -55,8 +56,11 @@ static inline const char *test_fixture_dir(void) {
         char probe[512];
         int len = snprintf(probe, sizeof probe, "%s%s/llama-mini-Q8_0.gguf", cands[i], suffix[i]);
         if (len <= 0 || len >= (int)sizeof probe || access(probe, R_OK) != 0) continue;
-        len = snprintf(found, sizeof found, "%s%s", cands[i], suffix[i]);
-        if (len > 0 && len < (int)sizeof found) return found;
+        char rel[512], abs[4096];
+        len = snprintf(rel, sizeof rel, "%s%s", cands[i], suffix[i]);
+        /* absolute, so tests that change directory or write Modelfiles elsewhere can use it */
+        if (len <= 0 || len >= (int)sizeof rel || !realpath(rel, abs) || strlen(abs) >= sizeof found) continue;
+        return strcpy(found, abs);
     }
     return NULL;
 }

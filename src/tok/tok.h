@@ -13,11 +13,16 @@
  *   tokenizer.ggml.bos_token_id, eos_token_id, eot_token_id, eom_token_id, padding_token_id (u32, optional)
  *   tokenizer.ggml.add_bos_token, add_eos_token (bool, optional)
  *
- * Encoding: special tokens (control and user-defined) are split out of the text first when
- * parse_special is set (longest match wins); each remaining fragment is pre-split by the
- * pre-tokenizer's regexes (PCRE2, Unicode classes), each piece is mapped to byte-level text and merged
- * by BPE rank.  Decoding maps byte-level text back to raw bytes; control tokens decode to their text
- * only when asked (tok_piece's `special`).
+ * Encoding: special tokens are split out of the text first (leftmost match, longest at a position):
+ * user-defined tokens (HF added tokens with "special": false, e.g. Qwen3's <think>) always, as both
+ * Hugging Face and llama.cpp do; control tokens only when parse_special is set (HF always splits
+ * them; llama.cpp and seek only when asked, so user text cannot forge <|im_start|>).  Each remaining
+ * fragment is pre-split by the pre-tokenizer's regexes (PCRE2, Unicode classes), each piece is mapped
+ * to byte-level text and merged by BPE rank; for llama-bpe / llama3 a piece that is itself a token
+ * skips the merges (tokenizer.json's "ignore_merges": true).  No Unicode normalization is done (Qwen's
+ * tokenizer.json asks for NFC; llama.cpp does not apply it either): NFC text tokenizes exactly as
+ * in HF.  Decoding maps byte-level text back to raw bytes; control tokens decode to their text only
+ * when asked (tok_piece's `special`), user-defined tokens always.
  *
  * A tok_vocab is immutable after loading and safe to share between threads.
  */
@@ -94,7 +99,7 @@ size_t tok_decoder_flush(tok_decoder *d, char *buf, size_t cap);
 /* Detokenizes a whole sequence into a malloc'd NUL-terminated string (caller frees). */
 char *tok_decode(const tok_vocab *v, const int32_t *ids, size_t n, bool special);
 
-/* ---- tokenizer.json -> GGUF metadata (convert_hf.c) ---- */
+/* ---- tokenizer.json -> GGUF metadata (hf_convert.c) ---- */
 
 /* Reads a Hugging Face tokenizer.json (model type BPE, byte-level) and, when given,
  * tokenizer_config.json (bos/eos/pad tokens, add_bos_token, chat_template), and sets the tokenizer.*
@@ -104,5 +109,10 @@ char *tok_decode(const tok_vocab *v, const int32_t *ids, size_t n, bool special)
  * gets the vocabulary size (max id + 1). config_path may be NULL.  Returns 0, or -1 with err set. */
 int tok_convert_hf(const char *tokenizer_json_path, const char *config_path, gguf_writer *w,
                    int32_t *n_vocab_out, seek_err *err);
+/* The same with the token list padded by "[PAD<id>]" unused tokens up to pad_to entries (the
+ * rows of the model's embedding, which may exceed the tokenizer's ids: Qwen2 has 151936 rows for
+ * 151665 tokens).  pad_to <= the tokenizer's own size means no padding. */
+int tok_convert_hf_padded(const char *tokenizer_json_path, const char *config_path, gguf_writer *w,
+                          int32_t pad_to, int32_t *n_vocab_out, seek_err *err);
 
 #endif
