@@ -7,12 +7,15 @@
  *        frequency: l -= frequency_penalty * count(token)
  *        presence:  l -= presence_penalty  (if count > 0)
  *   2. temperature <= 0: greedy (argmax of the penalized logits; ties go to the lower id) - done.
- *   3. top_k (k <= 0 or k >= n_vocab: keep all), sorted by logit descending (ties: lower id first)
+ *   3. top_k (k <= 0 or k >= n_vocab: keep all), sorted by logit descending (ties: lower id first);
+ *      steps 5 and 6 keep a prefix of this order, so of tokens tied at a cut the lower ids stay
  *   4. softmax of l / temperature over the kept tokens
  *   5. top_p: keep the smallest prefix whose probability sum >= top_p (at least one token; 1.0 = off)
  *   6. min_p: drop tokens with p < min_p * p_max (0 = off)
  *   7. renormalize and draw with the sampler's own PRNG (seeded: the same seed and logits give the same
  *      tokens on every machine).
+ * NaN logits count as -inf; a token whose (l - l_max) / temperature is below -80 has probability 0;
+ * if every logit is -inf the result is token 0.  Exact arithmetic: see sample.c.
  *
  * A sampler is per sequence (it holds the penalty window and the PRNG), not thread-safe.
  */
@@ -29,7 +32,8 @@ typedef struct {
     float top_p;             /* >= 1: off */
     float min_p;             /* <= 0: off */
     float repeat_penalty;    /* 1: off */
-    int32_t repeat_last_n;   /* window for all penalties; 0: off, -1: whole context (capped at 4096) */
+    int32_t repeat_last_n;   /* window for all penalties; 0: off, -1: whole context (capped at 4096);
+                              * at most 65536 */
     float presence_penalty;  /* 0: off */
     float frequency_penalty; /* 0: off */
     uint64_t seed;           /* used when has_seed, else a random seed from the OS */
