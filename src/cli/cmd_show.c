@@ -5,15 +5,20 @@
  *             name, else the most common type among the weight matrices);
  *   Metadata  every key with its value; arrays as "[N x type]" and their first elements;
  *   Tensors   name, type, shape (ne0 x ne1 ...), size.
- * Store names ("deepseek-r1:1.5b") need the model store, which does not exist yet.
+ * `seek show NAME` (a store model) prints what `ollama show` does instead: Model (from the model
+ * blob), Capabilities, Parameters, System and License (first lines); --modelfile, --parameters,
+ * --template, --system and --license print just that part, as `ollama show --X` does.  A model
+ * without a template layer uses its GGUF's chat template, so --template prints that one.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
 #include "../gguf/gguf.h"
 #include "../store/quantize.h"
+#include "../store/store.h"
 #include "cli.h"
 
 static const char *vtype_name(uint32_t vt) {
@@ -218,45 +223,247 @@ static void print_tensors(const gguf_file *f) {
     }
 }
 
-static bool looks_like_gguf_path(const char *p) {
-    size_t n = strlen(p);
-    struct stat sb;
-    if (n >= 5 && strcasecmp(p + n - 5, ".gguf") == 0) return true;
-    return strchr(p, '/') && stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+/* ---- store models ------------------------------------------------------------------------ */
+
+enum show_part { SHOW_ALL, SHOW_MODELFILE, SHOW_PARAMETERS, SHOW_TEMPLATE, SHOW_SYSTEM, SHOW_LICENSE };
+
+/* The GGUF's chat template as a malloc'd string, or NULL. */
+static char *gguf_template(const gguf_file *f) {
+    gguf_str s;
+    if (gguf_get_str(f, "tokenizer.chat_template", &s, NULL) != 0) return NULL;
+    return strndup(s.ptr, (size_t)s.len);
 }
 
-int cmd_show(int argc, char **argv) {
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--tensors") == 0) continue; /* the table is always printed */
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: seek show FILE.gguf\n");
-            return 0;
+/* The Model section of `ollama show` for the model blob. */
+static void print_store_model(const gguf_file *f) {
+    char arch[64] = "unknown", buf[128];
+    gguf_str s;
+    if (gguf_get_str(f, "general.architecture", &s, NULL) == 0) gguf_str_copy(s, arch, sizeof arch);
+    uint64_t n_params = 0, v;
+    uint32_t type_count[GGUF_TYPE_COUNT] = { 0 };
+    for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        uint64_t ne = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++) ne *= (uint64_t)t->ne[d];
+        n_params += ne;
+        if (t->n_dims >= 2 && t->type < GGUF_TYPE_COUNT) type_count[t->type]++;
+    }
+    printf("  Model\n");
+    row("architecture", arch);
+    store_human_number(n_params, buf, sizeof buf);
+    row("parameters", buf);
+    if (arch_u64(f, arch, "context_length", &v)) {
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+        row("context length", buf);
+    }
+    if (arch_u64(f, arch, "embedding_length", &v)) {
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+        row("embedding length", buf);
+    }
+    uint32_t ft;
+    const char *q = gguf_get_u32(f, "general.file_type", &ft, NULL) == 0 ? store_ftype_name(ft) : NULL;
+    if (!q) { /* no general.file_type: the most common type of the weight matrices */
+        uint32_t best = 0;
+        for (uint32_t u = 1; u < GGUF_TYPE_COUNT; u++)
+            if (type_count[u] > type_count[best]) best = u;
+        if (type_count[best]) q = gguf_type_name(best);
+    }
+    row("quantization", q ? q : "unknown");
+}
+
+/* A JSON scalar the way Go's %#v prints the decoded value: strings quoted, numbers short. */
+static void print_param_value(json_t *v) {
+    if (json_is_string(v)) {
+        const char *p = json_string_value(v);
+        putchar('"');
+        for (; *p; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c == '"' || c == '\\') printf("\\%c", c);
+            else if (c == '\n') fputs("\\n", stdout);
+            else if (c == '\t') fputs("\\t", stdout);
+            else if (c < 0x20) printf("\\x%02x", c);
+            else putchar(c);
         }
-        if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "usage: seek show FILE.gguf\n");
-            return 1;
+        putchar('"');
+    } else if (json_is_integer(v)) {
+        printf("%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        printf("%.9g", json_real_value(v));
+    } else {
+        fputs(json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null", stdout);
+    }
+}
+
+/* One "key value" line per parameter (one per element of an array), key padded to width. */
+static void print_params(json_t *params, const char *indent, int width) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(params, k, v) {
+        size_t n = json_is_array(v) ? json_array_size(v) : 1;
+        for (size_t i = 0; i < n; i++) {
+            printf("%s%-*s ", indent, width, k);
+            print_param_value(json_is_array(v) ? json_array_get(v, i) : v);
+            putchar('\n');
         }
-        path = argv[i];
     }
-    if (!path) {
-        fprintf(stderr, "usage: seek show FILE.gguf\n");
-        return 1;
+}
+
+/* A text section showing at most two lines, as `ollama show` does for System and License. */
+static void print_text_section(const char *title, const char *text) {
+    printf("\n  %s\n", title);
+    for (int i = 0; text && *text; i++) {
+        const char *nl = strchr(text, '\n');
+        size_t n = nl ? (size_t)(nl - text) : strlen(text);
+        if (i == 2) {
+            printf("    ...\n");
+            break;
+        }
+        while (n && (text[0] == ' ' || text[0] == '\t')) text++, n--;
+        printf("    %.*s\n", (int)n, text);
+        text = nl ? nl + 1 : text + n;
     }
-    if (!looks_like_gguf_path(path)) {
-        fprintf(stderr, "seek show: store names come with the model store (not built yet); "
-                        "give a .gguf path\n");
-        return 1;
+}
+
+static void print_store_all(const store_model *m, const gguf_file *f) {
+    print_store_model(f);
+    char *gt = m->template_ ? NULL : gguf_template(f);
+    const char *tmpl = m->template_ ? m->template_ : gt;
+    printf("\n  Capabilities\n    completion\n");
+    if (tmpl && strstr(tmpl, "<think>")) printf("    thinking\n");
+    free(gt);
+    if (json_object_size(m->params)) {
+        int width = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(m->params, k, v) if ((int)strlen(k) > width) width = (int)strlen(k);
+        printf("\n  Parameters\n");
+        print_params(m->params, "    ", width + 3);
     }
+    if (m->system) print_text_section("System", m->system);
+    if (m->license) print_text_section("License", m->license);
+}
+
+/* The raw text of the layer(s) of one media type; caller frees (NULL when there is none). */
+static char *layer_text(const store *s, const store_manifest *man, const char *mt) {
+    char *out = NULL;
+    for (int i = 0; i < man->n_layers; i++) {
+        if (strcmp(man->layers[i].media_type, mt) != 0) continue;
+        char *t = store_blob_read(s, man->layers[i].digest, NULL, NULL);
+        if (!t) continue;
+        if (!out) {
+            out = t;
+            continue;
+        }
+        char *j = malloc(strlen(out) + strlen(t) + 3);
+        if (j) sprintf(j, "%s\n\n%s", out, t);
+        free(out);
+        free(t);
+        out = j;
+    }
+    return out;
+}
+
+static int show_store(const char *arg, enum show_part part) {
+    seek_err err = { 0 };
+    store *s = store_open(NULL, &err);
+    store_model m = { 0 };
+    store_manifest man = { 0 };
+    store_name name;
+    gguf_file *f = NULL;
+    char *text = NULL;
+    int rc = 1;
+    if (!s || store_resolve(s, arg, &m, &err) || store_name_parse(arg, &name, &err) ||
+        store_manifest_read(s, &name, &man, &err) || !(f = gguf_open(m.model_path, &err))) {
+        fprintf(stderr, "Error: %s\n", err.msg);
+        goto done;
+    }
+    rc = 0;
+    switch (part) {
+    case SHOW_ALL: print_store_all(&m, f); break;
+    case SHOW_PARAMETERS: print_params(m.params, "", 30); break;
+    case SHOW_SYSTEM: if (m.system) printf("%s\n", m.system); break;
+    case SHOW_LICENSE: if (m.license) printf("%s\n", m.license); break;
+    case SHOW_TEMPLATE:
+        text = layer_text(s, &man, STORE_MT_TEMPLATE);
+        if (!text) text = gguf_template(f);
+        if (text) printf("%s\n", text);
+        break;
+    case SHOW_MODELFILE:
+        text = store_modelfile_text(s, &man, m.name, &err);
+        if (text) fputs(text, stdout);
+        else fprintf(stderr, "Error: %s\n", err.msg), rc = 1;
+        break;
+    }
+done:
+    free(text);
+    if (f) gguf_close(f);
+    store_manifest_free(&man);
+    store_model_free(&m);
+    store_close(s);
+    return rc;
+}
+
+/* ---- .gguf files --------------------------------------------------------------------------- */
+
+static int show_file(const char *path, enum show_part part) {
     seek_err err = { 0 };
     gguf_file *f = gguf_open(path, &err);
     if (!f) {
         fprintf(stderr, "seek show: %s: %s\n", path, err.msg);
         return 1;
     }
-    print_model(f);
-    print_metadata(f);
-    print_tensors(f);
+    char *t = NULL;
+    switch (part) {
+    case SHOW_ALL:
+        print_model(f);
+        print_metadata(f);
+        print_tensors(f);
+        break;
+    case SHOW_TEMPLATE:
+        if ((t = gguf_template(f))) printf("%s\n", t);
+        break;
+    case SHOW_MODELFILE: {
+        char *abs = realpath(path, NULL);
+        printf("FROM %s\n", abs ? abs : path);
+        free(abs);
+        break;
+    }
+    default: break; /* a bare GGUF has no parameters, system prompt or license layers */
+    }
+    free(t);
     gguf_close(f);
     return 0;
+}
+
+static const char *const usage_text =
+    "usage: seek show MODEL|FILE.gguf [--modelfile|--parameters|--template|--system|--license]\n";
+
+int cmd_show(int argc, char **argv) {
+    static const struct { const char *flag; enum show_part part; } flags[] = {
+        { "--modelfile", SHOW_MODELFILE }, { "--parameters", SHOW_PARAMETERS },
+        { "--template", SHOW_TEMPLATE },   { "--system", SHOW_SYSTEM },
+        { "--license", SHOW_LICENSE },
+    };
+    const char *arg = NULL;
+    enum show_part part = SHOW_ALL;
+    for (int i = 1; i < argc; i++) {
+        bool matched = false;
+        for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+            if (strcmp(argv[i], flags[k].flag) == 0) part = flags[k].part, matched = true;
+        if (matched || strcmp(argv[i], "--tensors") == 0) continue; /* the table is always printed */
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-' || arg) {
+            fputs(usage_text, stderr);
+            return 1;
+        }
+        arg = argv[i];
+    }
+    if (!arg) {
+        fputs(usage_text, stderr);
+        return 1;
+    }
+    return store_is_path(arg) ? show_file(arg, part) : show_store(arg, part);
 }

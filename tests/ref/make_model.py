@@ -118,13 +118,27 @@ def hf_config(spec):
     return c
 
 
-def write_hf(spec, weights, out_dir, dtype="F32"):
+def write_hf(spec, weights, out_dir, dtype="F32", shards=1):
+    """config.json and model.safetensors; with shards > 1 the tensors (sorted by name) are split
+    into model-0000i-of-0000n.safetensors files listed by model.safetensors.index.json, as
+    transformers' save_pretrained does for large models."""
     os.makedirs(out_dir, exist_ok=True)
     config = hf_config(spec)
     config["torch_dtype"] = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}[dtype]
     with open(os.path.join(out_dir, "config.json"), "w") as fh:
         json.dump(config, fh, indent=2)
-    G.write_safetensors(os.path.join(out_dir, "model.safetensors"), weights, dtype)
+    if shards <= 1:
+        G.write_safetensors(os.path.join(out_dir, "model.safetensors"), weights, dtype)
+        return
+    names = sorted(weights)
+    weight_map = {}
+    for i in range(shards):
+        part = names[i * len(names) // shards:(i + 1) * len(names) // shards]
+        fn = "model-%05d-of-%05d.safetensors" % (i + 1, shards)
+        G.write_safetensors(os.path.join(out_dir, fn), {n: weights[n] for n in part}, dtype)
+        weight_map.update((n, fn) for n in part)
+    with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as fh:
+        json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, fh, indent=2)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -209,13 +209,30 @@ _HF_NAMES = {
 }
 
 
+def read_hf_tensors(model_dir):
+    """-> dict name -> float32 array of a checkpoint directory: model.safetensors, or the shards
+    model.safetensors.index.json lists, or else every *.safetensors file."""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as fh:
+            files = sorted(set(json.load(fh)["weight_map"].values()))
+    elif os.path.exists(os.path.join(model_dir, "model.safetensors")):
+        files = ["model.safetensors"]
+    else:
+        files = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors"))
+    out = {}
+    for fn in files:
+        out.update(read_safetensors(os.path.join(model_dir, fn)))
+    return out
+
+
 def load_hf(model_dir, weight_round=None):
     """-> (Config, weights) from config.json + model.safetensors.  weight_round None, 'F16' or
     'BF16' rounds every 2-D matrix the way a GGUF F16/BF16 conversion stores it (1-D norms and
     biases stay F32, as the converter keeps them)."""
     with open(os.path.join(model_dir, "config.json")) as fh:
         config = json.load(fh)
-    st = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    st = read_hf_tensors(model_dir)
     arch = config["model_type"]
     dim = int(config["hidden_size"])
     n_head = int(config["num_attention_heads"])
@@ -233,6 +250,8 @@ def load_hf(model_dir, weight_round=None):
             w["output_norm"] = a
         elif name == "lm_head.weight":
             w["output"] = a
+        elif name.endswith("rotary_emb.inv_freq"):
+            continue                     # a buffer some checkpoints carry; recomputed from config
         elif name.startswith("model.layers."):
             il, rest = name[len("model.layers."):].split(".", 1)
             w["blk.%s.%s" % (il, _HF_NAMES[rest])] = a
