@@ -75,10 +75,12 @@ test: test-deps
 	@$(MAKE) --no-print-directory seek tests
 	@tests/run.sh
 
+ASAN_TESTS = test_gguf test_kern test_tok test_jinja test_reason test_sample test_store test_engine
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build-asan/seek build-asan/tests/test_gguf build-asan/tests/fuzz_gguf build-asan/tests/test_kern
-	ASAN_OPTIONS=detect_leaks=1 build-asan/tests/test_gguf
-	ASAN_OPTIONS=detect_leaks=1 build-asan/tests/test_kern
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build-asan/seek build-asan/tests/fuzz_gguf $(ASAN_TESTS:%=build-asan/tests/%)
+	@for t in $(ASAN_TESTS); do \
+	    ASAN_OPTIONS=detect_leaks=1 build-asan/tests/$$t >build-asan/$$t.log 2>&1 || { cat build-asan/$$t.log; exit 1; }; \
+	    tail -n 1 build-asan/$$t.log; done
 	ASAN_OPTIONS=detect_leaks=1 build-asan/tests/fuzz_gguf 600
 
 bench: seek $(BENCH_BIN)

@@ -59,8 +59,11 @@ int cmd_bench(int argc, char **argv) {
     }
 
     seek_err err = { 0 };
+    char *path = cli_model_path("bench", model_path);
+    if (!path) return 1;
     uint64_t t0 = time_now_ns();
-    model *m = model_open(model_path, &err);
+    model *m = model_open(path, &err);
+    free(path);
     if (!m) {
         fprintf(stderr, "seek bench: %s\n", err.msg);
         return 1;

@@ -73,12 +73,15 @@ int cmd_logits(int argc, char **argv) {
         return 1;
     }
     seek_err err = { 0 };
-    model *m = model_open(model_path, &err);
+    char *path = cli_model_path("logits", model_path);
+    model *m = path ? model_open(path, &err) : NULL;
     if (!m) {
-        fprintf(stderr, "seek logits: %s\n", err.msg);
+        if (path) fprintf(stderr, "seek logits: %s\n", err.msg);
+        free(path);
         free(tokens);
         return 1;
     }
+    free(path);
     int rc = 1;
     float *logits = NULL;
     model_ctx *c = model_ctx_new(m, n, 512, (int)threads, &err);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../base/base.h"
+#include "../store/store.h"
 
 #define SEEK_VERSION "0.1.0"
 
@@ -21,7 +22,12 @@ static const struct {
     { "bench", cmd_bench, "MODEL [-p N] [-n N] [-t T] [-r R] [--json]  prompt and generation speed" },
     { "quantize", cmd_quantize, "IN.gguf OUT.gguf TYPE [-t T]   quantize (Q4_K_M, Q8_0, ...)" },
     { "run", cmd_run, "MODEL [PROMPT]   chat with a model (REPL without PROMPT)" },
-    { "show", cmd_show, "FILE.gguf   architecture, parameters, metadata, tensors" },
+    { "show", cmd_show, "MODEL|FILE.gguf [--modelfile|--parameters|--template|--system|--license]" },
+    { "create", cmd_create, "NAME [-f Modelfile] [-q TYPE]   create a model in the store" },
+    { "list", cmd_list, "list the models in the store ($SEEK_MODELS, default ~/.seek/models)" },
+    { "ls", cmd_list, "same as list" },
+    { "cp", cmd_cp, "SRC DST   copy a model" },
+    { "rm", cmd_rm, "NAME...   remove models (and the blobs no other model uses)" },
     { "tokenize", cmd_tokenize, "MODEL [--bos] [--special]   token ids of stdin's text" },
     { "template", cmd_template, "MODEL|FILE.jinja   render a chat template over JSON from stdin" },
     { "convert", cmd_convert, "HF_DIR -o OUT.gguf [--vocab-only]   Hugging Face checkpoint to GGUF" },
@@ -32,6 +38,21 @@ static void usage(FILE *out) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
     fprintf(out, "\nEnvironment: SEEK_ISA=scalar|avx2|avx512 forces a kernel set.\n");
+}
+
+char *cli_model_path(const char *cmd, const char *arg) {
+    store_model sm;
+    memset(&sm, 0, sizeof sm);
+    seek_err err = { 0 };
+    if (store_resolve(NULL, arg, &sm, &err) != 0) {
+        fprintf(stderr, "seek %s: %s\n", cmd, err.msg);
+        store_model_free(&sm);
+        return NULL;
+    }
+    char *path = sm.model_path;
+    sm.model_path = NULL;
+    store_model_free(&sm);
+    return path;
 }
 
 long cli_parse_count(const char *opt, const char *val, long max) {
