@@ -16,13 +16,13 @@ BUILD    ?= build
 OPT      ?= -O2
 CFLAGS   ?=
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wshadow -g $(OPT) -pthread $(CFLAGS)
-LDLIBS   = -lpcre2-8 -ljansson -ledit -lcrypto -lm -pthread
+LDLIBS   = -lmicrohttpd -lcurl -lpcre2-8 -ljansson -ledit -lcrypto -lm -pthread
 ARCH    := $(shell uname -m)
 
 FLAGS_avx2   = -mavx2 -mfma -mf16c -mbmi2
 FLAGS_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c -mbmi2
 
-LIB_SRC := $(sort $(wildcard src/base/*.c src/gguf/*.c src/kern/*.c src/model/*.c src/tok/*.c src/chat/*.c \
+LIB_SRC := $(sort $(wildcard src/base/*.c src/gguf/*.c src/kern/*.c src/model/*.c src/tok/*.c src/chat/*.c src/server/*.c \
                              src/sample/*.c src/engine/*.c src/store/*.c))
 ifneq ($(ARCH),x86_64)
 LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))

@@ -8,8 +8,8 @@
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
-build_pkgs=(gcc make libc6-dev pkg-config libpcre2-dev libjansson-dev libedit-dev libssl-dev)
-test_pkgs=(python3 python3-numpy python3-jinja2 tmux)
+build_pkgs=(gcc make libc6-dev pkg-config libpcre2-dev libjansson-dev libedit-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev)
+test_pkgs=(python3 python3-numpy python3-jinja2 tmux docker-registry wrk)
 
 case "${1:-build}" in
     build) want=("${build_pkgs[@]}") ;;
