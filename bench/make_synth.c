@@ -30,7 +30,9 @@
  * only its size and layout do.  --pool 0 makes every row distinct (slow).
  *
  * Tokenizer metadata is a placeholder: tokenizer.ggml.model "gpt2", n_vocab tokens "<tokN>"
- * of type 1 (normal), no merges, and the distill's BOS/EOS ids.
+ * of type 1 (normal), no merges, and the distill's BOS/EOS ids.  --vocab FILE.gguf copies a real
+ * tokenizer instead (every tokenizer.* key of FILE, e.g. a vocab-only GGUF from `seek convert
+ * --vocab-only`); its token count must not exceed the preset's embedding rows.
  */
 #include <errno.h>
 #include <math.h>
@@ -218,7 +220,7 @@ static stensor *add(stensor *ts, int *n, const char *name, enum tkind kind, int6
 static void usage(void) {
     fprintf(stderr,
             "usage: make_synth --preset 1.5b|7b|8b|14b|mini [--arch qwen2|llama] [--layers N]\n"
-            "                  [--ctx N] --type TYPE [-t THREADS] [--pool ROWS] [--seed S] OUT.gguf\n"
+            "                  [--ctx N] --type TYPE [-t THREADS] [--pool ROWS] [--seed S] [--vocab V.gguf] OUT.gguf\n"
             "  TYPE: a seek quantize mix (Q4_K_M, Q8_0, Q6_K, F16, F32, ...)\n"
             "  --pool ROWS: distinct random rows per matrix, the rest repeat them (default 64,\n"
             "               0 = all rows distinct, slow with the reference K-quantizers)\n");
@@ -233,8 +235,36 @@ static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
     return 0;
 }
 
+/* The placeholder vocabulary: "<tokN>" tokens, no merges, the distill's BOS/EOS ids. */
+static int placeholder_tokenizer(gguf_writer *w, const preset *P, bool qwen2) {
+    char **toks = calloc((size_t)P->n_vocab, sizeof *toks);
+    int32_t *ttype = calloc((size_t)P->n_vocab, sizeof *ttype);
+    int rc = !toks || !ttype;
+    for (int64_t i = 0; !rc && i < P->n_vocab; i++) {
+        char b[32];
+        snprintf(b, sizeof b, "<tok%lld>", (long long)i);
+        toks[i] = strdup(b);
+        rc |= !toks[i];
+        ttype[i] = 1;
+    }
+    if (!rc) {
+        rc |= gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+        rc |= gguf_writer_set_str(w, "tokenizer.ggml.pre", qwen2 ? "deepseek-r1-qwen" : "llama-bpe");
+        rc |= gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)P->n_vocab);
+        rc |= gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_VT_INT32, ttype, (uint64_t)P->n_vocab);
+        rc |= gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", NULL, 0);
+        rc |= gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", P->bos);
+        rc |= gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", P->eos);
+        rc |= gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+    }
+    for (int64_t i = 0; toks && i < P->n_vocab; i++) free(toks[i]);
+    free(toks);
+    free(ttype);
+    return rc;
+}
+
 int main(int argc, char **argv) {
-    const char *arch = NULL, *pname = NULL, *type_name = NULL, *out = NULL;
+    const char *arch = NULL, *pname = NULL, *type_name = NULL, *out = NULL, *vocab_path = NULL;
     int64_t layers = 0, ctx = 0, threads = 0, pool = 64, seed = 1234;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -243,6 +273,7 @@ int main(int argc, char **argv) {
         if (strcmp(a, "--arch") == 0 && v) arch = v, i++;
         else if (strcmp(a, "--preset") == 0 && v) pname = v, i++;
         else if (strcmp(a, "--type") == 0 && v) type_name = v, i++;
+        else if (strcmp(a, "--vocab") == 0 && v) vocab_path = v, i++;
         else if (strcmp(a, "--layers") == 0 && v) bad = parse_i64(v, 1, 1000, &layers), i++;
         else if (strcmp(a, "--ctx") == 0 && v) bad = parse_i64(v, 1, 1 << 24, &ctx), i++;
         else if (strcmp(a, "-t") == 0 && v) bad = parse_i64(v, 1, 256, &threads), i++;
@@ -369,32 +400,24 @@ int main(int argc, char **argv) {
         rc |= gguf_writer_set_u32(w, K("rope.dimension_count"), (uint32_t)hd);
     }
 #undef K
-    /* placeholder tokenizer */
-    char **toks = calloc((size_t)P.n_vocab, sizeof *toks);
-    int32_t *ttype = calloc((size_t)P.n_vocab, sizeof *ttype);
-    if (!toks || !ttype) return 1;
-    for (int64_t i = 0; i < P.n_vocab; i++) {
-        char b[32];
-        snprintf(b, sizeof b, "<tok%lld>", (long long)i);
-        toks[i] = strdup(b);
-        if (!toks[i]) return 1;
-        ttype[i] = 1;
+    gguf_file *vocab = NULL;
+    if (vocab_path) {
+        vocab = gguf_open(vocab_path, &err);
+        const gguf_kv *toks = vocab ? gguf_find_kv(vocab, "tokenizer.ggml.tokens") : NULL;
+        if (!toks || toks->arr_n > (uint64_t)P.n_vocab) {
+            fprintf(stderr, "make_synth: %s: %s\n", vocab_path,
+                    !vocab ? err.msg : !toks ? "no tokenizer.ggml.tokens" : "more tokens than the preset's rows");
+            return 1;
+        }
+        for (uint64_t i = 0; i < gguf_n_kv(vocab); i++) {
+            const gguf_kv *tk = gguf_kv_at(vocab, i);
+            if (tk->key.len > 10 && !memcmp(tk->key.ptr, "tokenizer.", 10)) rc |= gguf_writer_copy_kv(w, vocab, tk);
+        }
+    } else {
+        rc |= placeholder_tokenizer(w, &P, qwen2);
     }
-    rc |= gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
-    rc |= gguf_writer_set_str(w, "tokenizer.ggml.pre", qwen2 ? "deepseek-r1-qwen" : "llama-bpe");
-    rc |= gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks,
-                                  (uint64_t)P.n_vocab);
-    rc |= gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_VT_INT32, ttype,
-                              (uint64_t)P.n_vocab);
-    rc |= gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", NULL, 0);
-    rc |= gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", P.bos);
-    rc |= gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", P.eos);
-    rc |= gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
     rc |= gguf_writer_set_u32(w, "general.quantization_version", 2);
     rc |= gguf_writer_set_u32(w, "general.file_type", mix->file_type);
-    for (int64_t i = 0; i < P.n_vocab; i++) free(toks[i]);
-    free(toks);
-    free(ttype);
     if (rc) {
         fprintf(stderr, "make_synth: out of memory building metadata\n");
         return 1;
@@ -418,6 +441,7 @@ int main(int argc, char **argv) {
     }
     double secs = (double)(time_now_ns() - t0) / 1e9;
     gguf_writer_free(w);
+    gguf_close(vocab); /* after the write: copied keys point into its mapping */
     struct stat sb;
     uint64_t size = stat(out, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     fprintf(stderr, "make_synth: wrote %s: %s %s %s, %lld layers, %.3fB parameters, %.2f MB, "

@@ -14,6 +14,7 @@ int cmd_tokenize(int argc, char **argv); /* seek tokenize MODEL [--bos] [--speci
 int cmd_convert(int argc, char **argv);  /* seek convert HF_DIR -o OUT.gguf [--vocab-only] */
 int cmd_template(int argc, char **argv); /* seek template MODEL|FILE.jinja < context.json */
 int cmd_run(int argc, char **argv);      /* seek run MODEL [PROMPT] */
+int cmd_fit(int argc, char **argv);      /* seek fit [--ctx N] [--parallel P] */
 int cmd_create(int argc, char **argv);   /* seek create NAME [-f Modelfile] [-q TYPE] */
 int cmd_list(int argc, char **argv);     /* seek list */
 int cmd_cp(int argc, char **argv);       /* seek cp SRC DST */

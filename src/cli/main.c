@@ -21,6 +21,7 @@ static const struct {
     { "logits", cmd_logits, "MODEL --tokens \"1 2 3\" --out F   write float32 logits per position" },
     { "bench", cmd_bench, "MODEL [-p N] [-n N] [-t T] [-r R] [--json]  prompt and generation speed" },
     { "quantize", cmd_quantize, "IN.gguf OUT.gguf TYPE [-t T]   quantize (Q4_K_M, Q8_0, ...)" },
+    { "fit", cmd_fit, "[--ctx N] [--parallel P] [MODEL...]   which model fits this machine, how fast" },
     { "run", cmd_run, "MODEL [PROMPT]   chat with a model (REPL without PROMPT)" },
     { "show", cmd_show, "MODEL|FILE.gguf [--modelfile|--parameters|--template|--system|--license]" },
     { "create", cmd_create, "NAME [-f Modelfile] [-q TYPE]   create a model in the store" },

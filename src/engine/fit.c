@@ -1,0 +1,313 @@
+/*
+ * fit.c - the DeepSeek-R1 catalog, memory estimates and speed predictions (see fit.h).
+ *
+ * Catalog shapes are the distills' config.json values (hidden_size, num_hidden_layers,
+ * num_attention_heads, num_key_value_heads, intermediate_size, vocab_size,
+ * max_position_embeddings); head_dim = hidden_size / heads = 128 for all six.
+ */
+#include "fit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../kern/kern.h"
+#include "../store/quantize.h"
+
+static const fit_shape catalog[] = {
+    { "1.5b", "qwen2", "DeepSeek-R1-Distill-Qwen-1.5B", 151936, 131072, 1536, 28, 12, 2, 128, 8960, false },
+    { "7b", "qwen2", "DeepSeek-R1-Distill-Qwen-7B", 152064, 131072, 3584, 28, 28, 4, 128, 18944, false },
+    { "8b", "llama", "DeepSeek-R1-Distill-Llama-8B", 128256, 131072, 4096, 32, 32, 8, 128, 14336, false },
+    { "14b", "qwen2", "DeepSeek-R1-Distill-Qwen-14B", 152064, 131072, 5120, 48, 40, 8, 128, 13824, false },
+    { "32b", "qwen2", "DeepSeek-R1-Distill-Qwen-32B", 152064, 131072, 5120, 64, 40, 8, 128, 27648, false },
+    { "70b", "llama", "DeepSeek-R1-Distill-Llama-70B", 128256, 131072, 8192, 80, 64, 8, 128, 28672, false },
+};
+
+const char *const fit_quants[] = { "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16" };
+const int fit_n_quants = sizeof fit_quants / sizeof fit_quants[0];
+
+const fit_shape *fit_catalog(int i) {
+    return i >= 0 && i < (int)(sizeof catalog / sizeof catalog[0]) ? &catalog[i] : NULL;
+}
+
+fit_shape fit_shape_of(const model *m, const char *tag) {
+    const model_hparams *hp = &m->hp;
+    fit_shape s = {
+        .tag = tag, .arch = hp->arch == MODEL_ARCH_LLAMA ? "llama" : "qwen2", .source = tag,
+        .n_vocab = hp->n_vocab, .n_ctx_train = hp->n_ctx_train, .n_embd = hp->n_embd, .n_layer = hp->n_layer,
+        .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim, .n_ff = hp->n_ff,
+        .tied = m->tied_output,
+    };
+    return s;
+}
+
+/* ---- the tensor list of a shape ----------------------------------------------------------------- */
+
+typedef struct {
+    char name[48];
+    uint32_t n_dims;
+    int64_t ne[2];
+    int layer;
+} shape_tensor;
+
+/* Calls fn for every tensor a GGUF of this shape holds, in llama.cpp's names. */
+static int for_each_tensor(const fit_shape *s, int (*fn)(void *, const shape_tensor *), void *ud) {
+    const int64_t D = s->n_embd, qd = s->n_head * s->head_dim, kvd = s->n_head_kv * s->head_dim, F = s->n_ff;
+    const bool qwen2 = strcmp(s->arch, "qwen2") == 0;
+    shape_tensor t;
+#define EMIT(nm, dims, a, b, l)                                       \
+    do {                                                              \
+        snprintf(t.name, sizeof t.name, "%s", nm);                     \
+        t.n_dims = dims, t.ne[0] = a, t.ne[1] = b, t.layer = l;      \
+        if (fn(ud, &t)) return -1;                                    \
+    } while (0)
+    EMIT("token_embd.weight", 2, D, s->n_vocab, -1);
+    EMIT("output_norm.weight", 1, D, 1, -1);
+    if (!s->tied) EMIT("output.weight", 2, D, s->n_vocab, -1);
+    if (!qwen2) EMIT("rope_freqs.weight", 1, s->head_dim / 2, 1, -1);
+    for (int l = 0; l < s->n_layer; l++) {
+        static const struct { const char *suffix; int kind; } per_layer[] = {
+            { "attn_norm.weight", 0 }, { "attn_q.weight", 1 }, { "attn_k.weight", 2 }, { "attn_v.weight", 2 },
+            { "attn_output.weight", 3 }, { "attn_q.bias", 4 }, { "attn_k.bias", 5 }, { "attn_v.bias", 5 },
+            { "ffn_norm.weight", 0 }, { "ffn_gate.weight", 6 }, { "ffn_up.weight", 6 }, { "ffn_down.weight", 7 },
+        };
+        for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++) {
+            char nm[48];
+            snprintf(nm, sizeof nm, "blk.%d.%s", l, per_layer[i].suffix);
+            switch (per_layer[i].kind) {
+            case 0: EMIT(nm, 1, D, 1, l); break;
+            case 1: EMIT(nm, 2, D, qd, l); break;
+            case 2: EMIT(nm, 2, D, kvd, l); break;
+            case 3: EMIT(nm, 2, qd, D, l); break;
+            case 4: if (qwen2) EMIT(nm, 1, qd, 1, l); break;
+            case 5: if (qwen2) EMIT(nm, 1, kvd, 1, l); break;
+            case 6: EMIT(nm, 2, D, F, l); break;
+            case 7: EMIT(nm, 2, F, D, l); break;
+            }
+        }
+    }
+#undef EMIT
+    return 0;
+}
+
+typedef struct {
+    const fit_shape *s;
+    const store_mix *mix;
+    store_qmodel qm;
+    seek_err *err;
+    uint64_t file_bytes, read_bytes;
+    /* per type: bytes read per token and multiply-adds per token */
+    uint64_t type_read[64];
+    double type_macs[64];
+} tally;
+
+static int tally_tensor(void *ud, const shape_tensor *t) {
+    tally *ty = ud;
+    int type = store_tensor_type(&ty->qm, ty->mix, t->name, t->n_dims, t->ne, t->layer, NULL, ty->err);
+    if (type < 0) return -1;
+    const kern_type_traits *tr = kern_traits((uint32_t)type);
+    if (!tr) return err_set(ty->err, SEEK_EUNSUP, "%s: type %d has no kernels", t->name, type);
+    uint64_t row = (uint64_t)(t->ne[0] / tr->blck) * tr->type_size;
+    uint64_t bytes = row * (uint64_t)t->ne[1];
+    ty->file_bytes += bytes;
+    bool embd = !strcmp(t->name, "token_embd.weight");
+    /* decode reads one embedding row; the output matrix (the embeddings when tied) is read whole */
+    uint64_t read = embd ? (ty->s->tied ? bytes : row) : bytes;
+    ty->read_bytes += read;
+    if (t->n_dims == 2 && (!embd || ty->s->tied)) {
+        ty->type_read[type & 63] += bytes;
+        ty->type_macs[type & 63] += (double)t->ne[0] * (double)t->ne[1];
+    }
+    return 0;
+}
+
+static int tally_shape(const fit_shape *s, const char *mix_name, tally *ty, seek_err *err) {
+    memset(ty, 0, sizeof *ty);
+    ty->s = s;
+    ty->err = err;
+    ty->mix = store_mix_find(mix_name);
+    if (!ty->mix) return err_set(err, SEEK_EINVAL, "unknown quantization '%s'", mix_name);
+    snprintf(ty->qm.arch, sizeof ty->qm.arch, "%s", s->arch);
+    ty->qm.n_layer = (int)s->n_layer;
+    ty->qm.n_head = (int)s->n_head;
+    ty->qm.n_head_kv = (int)s->n_head_kv;
+    ty->qm.has_output = !s->tied;
+    return for_each_tensor(s, tally_tensor, ty);
+}
+
+int fit_weight_bytes(const fit_shape *s, const char *mix, uint64_t *file_bytes, uint64_t *read_bytes,
+                     seek_err *err) {
+    tally ty;
+    if (tally_shape(s, mix, &ty, err) != 0) return -1;
+    if (file_bytes) *file_bytes = ty.file_bytes;
+    if (read_bytes) *read_bytes = ty.read_bytes;
+    return 0;
+}
+
+/* ---- memory ---------------------------------------------------------------------------------- */
+
+uint64_t fit_resident_bytes(const model *m) {
+    uint64_t embd = m->tok_embd.row_bytes * (uint64_t)m->tok_embd.m;
+    return m->tied_output ? m->weight_bytes : m->weight_bytes - embd + m->tok_embd.row_bytes;
+}
+
+fit_memory fit_estimate_memory(const fit_shape *s, uint64_t resident_weights, int32_t n_ctx, int n_parallel) {
+    fit_memory fm = { 0 };
+    if (n_parallel < 1) n_parallel = 1;
+    const uint64_t D = (uint64_t)s->n_embd, qd = (uint64_t)(s->n_head * s->head_dim),
+                   kvd = (uint64_t)(s->n_head_kv * s->head_dim), F = (uint64_t)s->n_ff, V = (uint64_t)s->n_vocab;
+    const uint64_t C = (uint64_t)n_ctx, T = C < 512 ? C : 512;
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t nth = nc > 0 ? (uint64_t)nc : 1;
+    fm.weights = resident_weights;
+    /* K and V, F32, every layer, every position of every sequence (model_ctx_new) */
+    fm.kv = 2 * (uint64_t)s->n_layer * C * kvd * sizeof(float) * (uint64_t)n_parallel;
+    /* model_ctx_new's activation buffers for a batch of T, per-thread attention scores, the
+     * activation-quantization buffer, plus the engine's logits row and the sampler's arrays */
+    uint64_t act = kern_matmul_scratch(GGUF_TYPE_Q8_0, (int64_t)(F > D ? F : D), (int64_t)T);
+    fm.scratch = sizeof(float) * T * (2 * D + 2 * qd + 2 * kvd + 2 * F + (uint64_t)s->head_dim) +
+                 sizeof(float) * nth * C + act + 16 * V;
+    fm.scratch *= (uint64_t)n_parallel;
+    /* vocabulary (token strings, hash tables, merge ranks: about 160 bytes a token) plus the
+     * process itself (code, libraries, stacks): measured on the fixtures and synthetic models */
+    fm.overhead = 160 * V + (24u << 20);
+    fm.total = fm.weights + fm.kv + fm.scratch + fm.overhead;
+    return fm;
+}
+
+int fit_verdict(uint64_t need, uint64_t available) {
+    if ((double)need <= 0.8 * (double)available) return 0;
+    if (need <= available) return 1;
+    return 2;
+}
+
+void fit_suggest(uint64_t available, int32_t n_ctx, char *buf, size_t cap) {
+    buf[0] = 0;
+    for (int i = 0; fit_catalog(i); i++) {
+        const fit_shape *s = fit_catalog(i);
+        uint64_t resident;
+        if (fit_weight_bytes(s, "Q4_K_M", NULL, &resident, NULL) != 0) continue;
+        fit_memory m = fit_estimate_memory(s, resident, n_ctx, 1);
+        if (fit_verdict(m.total, available) == 0)
+            snprintf(buf, cap, "deepseek-r1:%s (Q4_K_M, needs %.1f GB)", s->tag, m.total / 1e9);
+    }
+}
+
+/* ---- measuring the machine -------------------------------------------------------------------- */
+
+/* A matrix of `type` big enough to stream from memory, filled with a few quantized random rows
+ * repeated (the values do not matter for speed, only the layout). */
+static void *make_matrix(uint32_t type, int64_t k, int64_t m, uint64_t *row_bytes) {
+    const kern_type_traits *tr = kern_traits(type);
+    if (!tr || !tr->from_float) return NULL;
+    *row_bytes = (uint64_t)(k / tr->blck) * tr->type_size;
+    uint8_t *data = mem_alloc(*row_bytes * (uint64_t)m);
+    float *row = malloc(sizeof(float) * (size_t)k);
+    if (!data || !row) {
+        mem_free(data);
+        free(row);
+        return NULL;
+    }
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    const int pool = 16;
+    for (int r = 0; r < pool && r < m; r++) {
+        for (int64_t i = 0; i < k; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            row[i] = (float)((double)(x >> 11) / 9007199254740992.0 - 0.5) * 0.04f;
+        }
+        tr->from_float(row, data + (uint64_t)r * *row_bytes, k);
+    }
+    for (int64_t r = pool; r < m; r++) memcpy(data + (uint64_t)r * *row_bytes, data + (uint64_t)(r % pool) * *row_bytes, *row_bytes);
+    free(row);
+    return data;
+}
+
+/* Times kern_matmul of a (k x m) matrix of `type` at batch 1 (GB/s) and batch 64 (GFLOP/s). */
+static int time_kernel(kern_pool *pool, uint32_t type, double *gbs, double *gflops) {
+    const int64_t k = 4096, m = 8192; /* 32 MiB at Q8_0: larger than the caches of most desktops */
+    uint64_t row_bytes;
+    void *w = make_matrix(type, k, m, &row_bytes);
+    if (!w) return -1;
+    const int64_t nb = 64;
+    kern_mat W = { .data = w, .type = type, .k = k, .m = m, .row_bytes = row_bytes };
+    float *x = mem_alloc(sizeof(float) * (size_t)(k * nb));
+    float *y = mem_alloc(sizeof(float) * (size_t)(m * nb));
+    void *scratch = mem_alloc(kern_matmul_scratch(type, k, nb) + 64);
+    if (!x || !y || !scratch) {
+        mem_free(w), mem_free(x), mem_free(y), mem_free(scratch);
+        return -1;
+    }
+    for (int64_t i = 0; i < k * nb; i++) x[i] = (float)((i * 7919) % 2001 - 1000) * 1e-3f;
+    double best1 = 1e30, best64 = 1e30;
+    for (int rep = 0; rep < 6; rep++) {
+        uint64_t t0 = time_now_ns();
+        kern_matmul(pool, &W, x, 1, y, m, scratch);
+        double t = (double)(time_now_ns() - t0) / 1e9;
+        if (rep > 0 && t < best1) best1 = t;
+    }
+    for (int rep = 0; rep < 2; rep++) {
+        uint64_t t0 = time_now_ns();
+        kern_matmul(pool, &W, x, nb, y, m, scratch);
+        double t = (double)(time_now_ns() - t0) / 1e9;
+        if (t < best64) best64 = t;
+    }
+    *gbs = (double)row_bytes * (double)m / best1 / 1e9;
+    *gflops = 2.0 * (double)k * (double)m * (double)nb / best64 / 1e9;
+    mem_free(w), mem_free(x), mem_free(y), mem_free(scratch);
+    return 0;
+}
+
+int fit_measure(fit_machine *fm, int n_threads, seek_err *err) {
+    memset(fm, 0, sizeof *fm);
+    fm->mem_total = sys_mem_total();
+    fm->mem_available = sys_mem_available();
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    fm->n_cores = nc > 0 ? (int)nc : 1;
+    if (n_threads <= 0) n_threads = fm->n_cores;
+    fm->isa = kern_isa_name(kern_active_isa());
+    kern_pool *pool = kern_pool_new(n_threads, err);
+    if (!pool) return -1;
+    fm->bw_gbs = kern_measure_bandwidth(pool, 512ull << 20, 3);
+    static const uint32_t types[] = { GGUF_TYPE_Q4_K, GGUF_TYPE_Q5_K, GGUF_TYPE_Q6_K, GGUF_TYPE_Q8_0, GGUF_TYPE_F16 };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        double gbs, gflops;
+        if (time_kernel(pool, types[i], &gbs, &gflops) != 0) continue;
+        fm->kern[fm->n_kern].type = types[i];
+        fm->kern[fm->n_kern].gbs = gbs;
+        fm->kern[fm->n_kern].gflops = gflops;
+        fm->n_kern++;
+    }
+    kern_pool_free(pool);
+    return 0;
+}
+
+/* The measured kernel speed for a type; types not measured borrow the nearest measured one. */
+static void kern_speed(const fit_machine *fm, uint32_t type, double *gbs, double *gflops) {
+    *gbs = fm->bw_gbs * 0.6, *gflops = 10;
+    for (int i = 0; i < fm->n_kern; i++)
+        if (fm->kern[i].type == type || (i == 0 && fm->n_kern)) *gbs = fm->kern[i].gbs, *gflops = fm->kern[i].gflops;
+    for (int i = 0; i < fm->n_kern; i++)
+        if (fm->kern[i].type == type) *gbs = fm->kern[i].gbs, *gflops = fm->kern[i].gflops;
+}
+
+int fit_predict_speed(const fit_machine *fm, const fit_shape *s, const char *mix, fit_speed *out, seek_err *err) {
+    tally ty;
+    if (tally_shape(s, mix, &ty, err) != 0) return -1;
+    double t_tok = 0, t_pp = 0;
+    for (uint32_t type = 0; type < 64; type++) {
+        if (!ty.type_read[type]) continue;
+        double gbs, gflops;
+        kern_speed(fm, type, &gbs, &gflops);
+        t_tok += (double)ty.type_read[type] / (gbs * 1e9);
+        t_pp += 2.0 * ty.type_macs[type] / (gflops * 1e9);
+    }
+    /* norms, RoPE, attention over a short context and thread hand-offs: measured at about 8% of
+     * a decode step on the synthetic models (docs/performance.md) */
+    t_tok *= 1.08;
+    t_pp *= 1.08;
+    out->tg_tps = t_tok > 0 ? 1.0 / t_tok : 0;
+    out->pp_tps = t_pp > 0 ? 1.0 / t_pp : 0;
+    return 0;
+}
