@@ -13,6 +13,15 @@
  *    33 blocks, with weights from the reference quantizers and with random bytes under sane
  *    scales.  Skipped (with a message) on CPUs without AVX2 + FMA.
  *
+ * 4. Batched kernels (gemm_avx2.c, kern_ops.gemm): for every weight type, panels of 1..8 rows
+ *    (pack) times 1..9, 16, 33 and 64 tokens (gemm: the 4-token micro-kernel and its 1-token
+ *    remainder) equal the reference dot of every (row, token) pair to 1e-5 of its sum of |terms|,
+ *    and write nothing outside their nr x nt outputs.  Skipped without AVX2.
+ * 5. kern_matmul on 3 threads for n = 1..9, 16, 33, 64 tokens and odd and even row counts, for
+ *    Q4_K, Q6_K, Q8_0, Q5_K and Q4_0: every output equals the reference dot of the row with the
+ *    reference-quantized activation row (kern_matmul's own quantizer is bit-identical to it),
+ *    to the same tolerance; the gaps of a wider output stride stay untouched.
+ *
  * "Sum of |terms|" is sum_i (|w_i| + 2 |beta_g|) * |a_i| with beta_g the offset of weight i's
  * group (actq_impl.h): it bounds every term of any split of the dot into scaled integer sums.
  */
@@ -320,6 +329,164 @@ static void test_dots(int avx2) {
     free(a);
 }
 
+/* ---- batched kernels ------------------------------------------------------------------------ */
+
+/* nr weight rows of nblk blocks each, and nt activation rows quantized by the reference;
+ * mag[r * nt + t] = the sum of |terms| of the pair, ref[...] its reference dot. */
+typedef struct {
+    int64_t n, nr, nt;
+    uint64_t row_bytes, act_bytes;
+    uint8_t *w;
+    block_q8_16 *a;
+    float *x;      /* nt float activation rows (kern_matmul's input) */
+    double *mag;
+    float *ref;
+} batch_case;
+
+static void batch_make(batch_case *bc, uint32_t type, int mode, int64_t nblk, int64_t nr, int64_t nt) {
+    const kern_type_traits *tr = kern_traits(type);
+    bc->n = nblk * tr->blck;
+    bc->nr = nr;
+    bc->nt = nt;
+    bc->row_bytes = (uint64_t)nblk * tr->type_size;
+    bc->act_bytes = (uint64_t)(bc->n / QK8_16) * sizeof(block_q8_16);
+    bc->w = malloc(bc->row_bytes * (uint64_t)nr);
+    bc->a = malloc(bc->act_bytes * (uint64_t)nt);
+    bc->x = malloc(sizeof(float) * (size_t)(bc->n * nt));
+    bc->mag = malloc(sizeof(double) * (size_t)(nr * nt));
+    bc->ref = malloc(sizeof(float) * (size_t)(nr * nt));
+    float *tmp = malloc(sizeof(float) * (size_t)bc->n), *wf = malloc(sizeof(float) * (size_t)bc->n);
+    float *af = malloc(sizeof(float) * (size_t)bc->n);
+    for (int64_t r = 0; r < nr; r++) make_weights(type, tr, mode, nblk, bc->w + (uint64_t)r * bc->row_bytes, tmp);
+    for (int64_t t = 0; t < nt; t++) {
+        float *xt = bc->x + t * bc->n;
+        fill_row(xt, bc->n, t % 3 == 0 ? 0.3f : 0.f);
+        kern_quantize_q8_16_ref(xt, (uint8_t *)bc->a + (uint64_t)t * bc->act_bytes, bc->n);
+    }
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t t = 0; t < nt; t++) {
+            const uint8_t *wr = bc->w + (uint64_t)r * bc->row_bytes;
+            const block_q8_16 *at = (const block_q8_16 *)((const uint8_t *)bc->a + (uint64_t)t * bc->act_bytes);
+            double exact;
+            dequant_dot(type, tr, nblk, wr, at, wf, af, &exact, &bc->mag[r * nt + t]);
+            kern_q8_16_dot_ref[type](bc->n, &bc->ref[r * nt + t], wr, at);
+        }
+    free(tmp);
+    free(wf);
+    free(af);
+}
+
+static void batch_free(batch_case *bc) {
+    free(bc->w);
+    free(bc->a);
+    free(bc->x);
+    free(bc->mag);
+    free(bc->ref);
+}
+
+/* Compares y[t * ldy + r] with the reference for r < nr, t < nt and checks that the other
+ * entries of each y row up to ldy still hold the sentinel; returns the failures and raises
+ * *worst to the largest error / tolerance. */
+static int batch_compare(const batch_case *bc, const float *y, int64_t ldy, double *worst, const char *what) {
+    int bad = 0;
+    for (int64_t t = 0; t < bc->nt; t++) {
+        for (int64_t r = 0; r < ldy; r++) {
+            const float got = y[t * ldy + r];
+            if (r >= bc->nr) {
+                if (got != -12345.f && bad++ == 0) printf("  %s: write outside the output at t %lld r %lld\n", what, (long long)t, (long long)r);
+                continue;
+            }
+            const double tol = 1e-5 * bc->mag[r * bc->nt + t] + 1e-30;
+            const double e = fabs((double)got - bc->ref[r * bc->nt + t]) / tol;
+            if (e > *worst) *worst = e;
+            if (!(e <= 1.0) && bad++ == 0)
+                printf("  %s: row %lld token %lld: got %.9g ref %.9g (%.3g x tol)\n", what, (long long)r, (long long)t, got,
+                       bc->ref[r * bc->nt + t], e);
+        }
+    }
+    return bad;
+}
+
+static const int batch_tokens[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33, 64};
+#define N_BATCH_TOKENS (sizeof batch_tokens / sizeof batch_tokens[0])
+
+static void test_gemm(void) {
+#if defined(__x86_64__)
+    for (size_t ti = 0; ti < N_DOT_TYPES; ti++) {
+        const uint32_t type = dot_types[ti];
+        const kern_type_traits *tr = kern_traits(type);
+        const kern_gemm_ops *g = &kern_q8_16_gemm_avx2[type];
+        CHECK(g->pack && g->gemm, "%s: no avx2 gemm", tr->name);
+        if (!g->pack || !g->gemm) continue;
+        double worst = 0;
+        int bad = 0, cases = 0;
+        for (size_t ni = 0; ni < N_BATCH_TOKENS; ni++) {
+            const int64_t nt = batch_tokens[ni];
+            const int64_t nr = 1 + (int64_t)((ni * 3) % KERN_GEMM_ROWS);           /* 1..8, odd and even */
+            const int64_t nblk = tr->blck == QK_K ? 1 + (int64_t)(ni % 3) * 2 : 1 + (int64_t)(ni % 4) * 5; /* 1, 3, 5 | 1 .. 16 */
+            batch_case bc;
+            batch_make(&bc, type, (int)(ni & 1), nblk, nr, nt);
+            void *panel = aligned_alloc(32, KERN_GEMM_PANEL_BYTES(bc.n));
+            const int64_t ldy = KERN_GEMM_ROWS + 3;
+            float *y = malloc(sizeof(float) * (size_t)(nt * ldy));
+            for (int64_t i = 0; i < nt * ldy; i++) y[i] = -12345.f;
+            g->pack(bc.n, bc.w, bc.row_bytes, (int)nr, panel);
+            g->gemm(bc.n, panel, (int)nr, bc.a, bc.act_bytes, nt, y, ldy);
+            char what[64];
+            snprintf(what, sizeof what, "%s gemm %lld rows x %lld tokens, k %lld", tr->name, (long long)nr, (long long)nt,
+                     (long long)bc.n);
+            /* batch_compare checks the sentinel up to ldy; rows nr..ldy-1 must be untouched */
+            const int b = batch_compare(&bc, y, ldy, &worst, what);
+            CHECK(b == 0, "%s: %d outputs wrong", what, b);
+            bad += b != 0;
+            cases++;
+            free(panel);
+            free(y);
+            batch_free(&bc);
+        }
+        printf("  %-5s gemm: %d of %d shapes wrong, worst error / tol %.2e\n", tr->name, bad, cases, worst);
+    }
+#endif
+}
+
+static void test_matmul(void) {
+    static const uint32_t types[] = { GGUF_TYPE_Q4_K, GGUF_TYPE_Q6_K, GGUF_TYPE_Q8_0, GGUF_TYPE_Q5_K, GGUF_TYPE_Q4_0 };
+    static const int64_t rows[] = { 37, 40, 7, 64 };
+    seek_err err = { 0 };
+    kern_pool *pool = kern_pool_new(3, &err);
+    CHECK(pool != NULL, "pool: %s", err.msg);
+    if (!pool) return;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const uint32_t type = types[ti];
+        const kern_type_traits *tr = kern_traits(type);
+        double worst = 0;
+        int bad = 0, cases = 0;
+        for (size_t ni = 0; ni < N_BATCH_TOKENS; ni++) {
+            const int64_t nt = batch_tokens[ni], m = rows[ni % 4];
+            const int64_t nblk = tr->blck == QK_K ? 3 : 10;
+            batch_case bc;
+            batch_make(&bc, type, 0, nblk, m, nt);
+            const int64_t ldy = m + 5;
+            float *y = malloc(sizeof(float) * (size_t)(nt * ldy));
+            for (int64_t i = 0; i < nt * ldy; i++) y[i] = -12345.f;
+            void *scratch = malloc(kern_matmul_scratch(type, bc.n, nt) + 64);
+            const kern_mat W = { bc.w, type, bc.n, m, bc.row_bytes };
+            kern_matmul(pool, &W, bc.x, nt, y, ldy, scratch);
+            char what[64];
+            snprintf(what, sizeof what, "%s matmul m %lld n %lld k %lld", tr->name, (long long)m, (long long)nt, (long long)bc.n);
+            const int b = batch_compare(&bc, y, ldy, &worst, what);
+            CHECK(b == 0, "%s: %d outputs wrong", what, b);
+            bad += b != 0;
+            cases++;
+            free(y);
+            free(scratch);
+            batch_free(&bc);
+        }
+        printf("  %-5s matmul: %d of %d shapes wrong, worst error / tol %.2e\n", tr->name, bad, cases, worst);
+    }
+    kern_pool_free(pool);
+}
+
 int main(void) {
     rng_state = 0xAC7Bu;
     base_init();
@@ -327,5 +494,7 @@ int main(void) {
     if (!avx2) printf("avx2 not present: AVX2 checks skipped\n");
     test_quantizer(avx2);
     test_dots(avx2);
+    if (avx2) test_gemm();
+    test_matmul();
     return check_done("test_actq");
 }

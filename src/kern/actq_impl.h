@@ -73,6 +73,9 @@ extern const kern_vec_dot_fn kern_q8_16_dot_ref[GGUF_TYPE_COUNT];
  * output is bit-identical to kern_quantize_q8_16_ref. */
 extern const kern_vec_dot_fn kern_q8_16_dot_avx2[GGUF_TYPE_COUNT];
 extern const kern_from_float_fn kern_q8_16_quantize_avx2;
+/* The batched kernels (kern.h's kern_gemm_ops) for Q8_16 activations, gemm_avx2.c: all ten
+ * weight types. */
+extern const kern_gemm_ops kern_q8_16_gemm_avx2[GGUF_TYPE_COUNT];
 #endif
 
 #endif

@@ -189,6 +189,7 @@ static void best_once_fn(void) {
             o->vec_dot = kern_q8_16_dot_ref[t];
 #if defined(__x86_64__)
             if (active != KERN_ISA_SCALAR && kern_q8_16_dot_avx2[t]) o->vec_dot = kern_q8_16_dot_avx2[t];
+            if (active != KERN_ISA_SCALAR) o->gemm = kern_q8_16_gemm_avx2[t];
 #endif
         }
 #if defined(__x86_64__)

@@ -28,6 +28,26 @@ typedef void (*kern_to_float_fn)(const void *x, float *y, int64_t n);
 /* from_float: quantize n floats (a multiple of the block size). */
 typedef void (*kern_from_float_fn)(const float *x, void *y, int64_t n);
 
+/*
+ * The prompt-processing (batched matmul) kernel pair, optional per type and ISA.  A "panel" is
+ * KERN_GEMM_ROWS weight rows unpacked once into a kernel-private layout
+ * (KERN_GEMM_PANEL_BYTES(k) bytes, 32-byte aligned), which then serves any number of tokens,
+ * so each weight block is unpacked once per matmul instead of once per token.
+ *   pack: rows w, w + row_bytes, ..., nr (1..KERN_GEMM_ROWS) of them, k elements each -> panel;
+ *   gemm: y[t * ldy + r] = dot(row r, activation row t) for r < nr, t < nt, the activation rows
+ *         (in the type's vec_dot_type) a_row_bytes apart.
+ * Results equal vec_dot's within float rounding (the sums run in another order).
+ */
+#define KERN_GEMM_ROWS 8
+#define KERN_GEMM_PANEL_BYTES(k) ((uint64_t)(k) / 16 * 192)
+typedef void (*kern_gemm_pack_fn)(int64_t k, const void *w, uint64_t row_bytes, int nr, void *panel);
+typedef void (*kern_gemm_fn)(int64_t k, const void *panel, int nr, const void *a, uint64_t a_row_bytes,
+                             int64_t nt, float *y, int64_t ldy);
+typedef struct kern_gemm_ops {
+    kern_gemm_pack_fn pack;
+    kern_gemm_fn gemm;
+} kern_gemm_ops;
+
 typedef struct kern_type_traits {
     const char *name;
     uint32_t blck;      /* elements per block */
@@ -54,6 +74,9 @@ typedef struct kern_ops {
     uint32_t vec_dot_type;
     kern_from_float_fn from_float; /* for activation types (Q8_0, Q8_1, Q8_K) */
     kern_to_float_fn to_float;
+    /* kern_best() only: the batched kernels for vec_dot_type activations; both NULL where
+     * absent (then kern_matmul runs vec_dot per row and token). */
+    kern_gemm_ops gemm;
 } kern_ops;
 
 /* Bit set of ISAs this CPU (and OS) can run, (1 << KERN_ISA_x). */
