@@ -250,6 +250,19 @@ static void test_edges(void) {
     CHECK(always, "all -inf but one: always drawn");
     sample_free(s);
 
+    /* out-of-range cuts from a request (min_p 2, top_p NaN) keep the best token, never nothing */
+    sample_params bad = plain(1.0f);
+    bad.min_p = 2.0f;
+    bad.top_p = NAN;
+    float four[4] = { 0.5f, 2.0f, 1.0f, -1.0f };
+    k = probs_of(&bad, four, 4, ids, pr, 16);
+    CHECK(k == 1 && ids[0] == 1 && pr[0] == 1.0f, "min_p > 1 keeps only the best token");
+    s = sample_new(&bad, 4);
+    float t4[4];
+    memcpy(t4, four, sizeof t4);
+    CHECK(sample_next(s, t4) == 1, "min_p > 1 draws the best token");
+    sample_free(s);
+
     float none[3] = { -INFINITY, NAN, -INFINITY };
     k = probs_of(&p, none, 3, ids, pr, 16);
     CHECK(k == 1 && ids[0] == 0 && pr[0] == 1.0f, "all -inf / NaN: token 0");

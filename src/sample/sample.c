@@ -123,6 +123,10 @@ static sample_params neutralize(const sample_params *in) {
     if (!(p.repeat_penalty > 0) || !isfinite(p.repeat_penalty)) p.repeat_penalty = 1.0f;
     if (!isfinite(p.presence_penalty)) p.presence_penalty = 0.0f;
     if (!isfinite(p.frequency_penalty)) p.frequency_penalty = 0.0f;
+    /* min_p above 1 would drop even the best token (w = 1); NaN cuts would compare false */
+    if (!(p.min_p >= 0.0f)) p.min_p = 0.0f;
+    if (p.min_p > 1.0f) p.min_p = 1.0f;
+    if (!(p.top_p <= 1.0f)) p.top_p = 1.0f;
     return p;
 }
 
