@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,9 +57,14 @@ void store_sync_dir(const char *dir) {
     close(fd);
 }
 
+/* One counter for the whole process, not per store handle: the server opens several handles
+ * from several threads, and two of them must never pick the same temp name. */
+static _Atomic unsigned tmp_counter;
+
 int store_tmp_in(store *s, const char *dir, const char *suffix, char *buf, size_t cap, seek_err *err) {
+    (void)s;
     return store_pathf(buf, cap, err, "%s/" STORE_TMP_PREFIX "%ld-%u%s", dir, (long)getpid(),
-                       ++s->tmp_counter, suffix ? suffix : "");
+                       atomic_fetch_add(&tmp_counter, 1) + 1, suffix ? suffix : "");
 }
 
 static int write_all(int fd, const void *data, size_t len) {

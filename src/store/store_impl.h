@@ -12,7 +12,6 @@
 
 struct store {
     char *root;            /* owned */
-    unsigned tmp_counter;  /* makes temp names unique within the process */
 };
 
 /* mkdir -p path (mode 0755). */
