@@ -39,7 +39,8 @@ void kern_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-float kern_dot_f32(const float *a, const float *b, int64_t n) {
+/* The portable loop; the engine uses the active ISA's F32 dot (kern_best) when there is one. */
+static float dot_f32_ref(const float *a, const float *b, int64_t n) {
     /* four independent partial sums so the loop is not one long dependency chain */
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int64_t i = 0;
@@ -51,6 +52,16 @@ float kern_dot_f32(const float *a, const float *b, int64_t n) {
     }
     for (; i < n; i++) s0 += a[i] * b[i];
     return (s0 + s1) + (s2 + s3);
+}
+
+/* Attention scores (q . k for every cached position) are the hot user: it goes through the
+ * active ISA's F32 dot (the AVX2 one: 8-wide FMAs, four accumulators) when there is one. */
+float kern_dot_f32(const float *a, const float *b, int64_t n) {
+    const kern_ops *ops = kern_best(GGUF_TYPE_F32);
+    if (!ops || !ops->vec_dot) return dot_f32_ref(a, b, n);
+    float s;
+    ops->vec_dot(n, &s, a, b);
+    return s;
 }
 
 void kern_axpy(float *y, float a, const float *x, int64_t n) {
