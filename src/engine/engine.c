@@ -1,8 +1,8 @@
 /*
  * engine.c - loading a chat model and the generation loop (see engine.h for the data flow).
  *
- * What it is not: a scheduler.  One session is one sequence with its own KV cache; the server
- * issue adds batching many sessions into one forward pass.
+ * What it is not: a scheduler.  One session is one sequence with its own KV cache; sched.c
+ * batches many sequences into one forward pass, with the same loop in pieces (engine_impl.h).
  *
  * Prefix reuse: a session remembers the token ids its KV cache holds.  A new prompt that starts
  * with the same ids (the usual case in a chat: the previous turns) evaluates only the new tail;
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../chat/chat.h"
+#include "engine_impl.h"
 
 const char *const ENGINE_DEFAULT_BRIDGE =
     "\n\nI have thought about this long enough; time to give the answer.";
@@ -172,19 +173,8 @@ static int session_eval(engine_session *s, const int32_t *ids, int32_t n, seek_e
 
 /* ---- output pipeline: decoded text -> stop strings -> reasoning parser -> caller ------------- */
 
-typedef struct {
-    const engine_params *p;
-    engine_emit_fn emit;
-    void *ud;
-    bool cancelled;
-    bool stopped;       /* a stop string matched */
-    char *pending;      /* text held back because it may begin a stop string */
-    size_t n_pending, cap_pending;
-    reason_parser rp;
-} out_pipe;
-
 static void pipe_reason_emit(void *ud, bool thinking, const char *text, size_t len) {
-    out_pipe *op = ud;
+    engine_pipe *op = ud;
     if (op->cancelled || len == 0) return;
     if (!op->emit(op->ud, thinking, text, len)) op->cancelled = true;
 }
@@ -205,7 +195,7 @@ static size_t stop_prefix_tail(const engine_params *p, const char *buf, size_t n
 }
 
 /* Adds decoded text; forwards what can no longer be part of a stop string. */
-static int pipe_push(out_pipe *op, const char *text, size_t len) {
+static int pipe_push(engine_pipe *op, const char *text, size_t len) {
     if (op->stopped || op->cancelled || len == 0) return 0;
     if (op->n_pending + len + 1 > op->cap_pending) {
         size_t cap = (op->n_pending + len + 1) * 2;
@@ -235,7 +225,7 @@ static int pipe_push(out_pipe *op, const char *text, size_t len) {
     return 0;
 }
 
-static void pipe_finish(out_pipe *op) {
+static void pipe_finish(engine_pipe *op) {
     if (!op->stopped && op->n_pending) reason_feed(&op->rp, op->pending, op->n_pending, pipe_reason_emit, op);
     op->n_pending = 0;
     reason_flush(&op->rp, pipe_reason_emit, op);
@@ -273,59 +263,194 @@ static size_t utf8_sanitize(const char *in, size_t n, char *out) {
 }
 
 /* Decoded bytes -> valid UTF-8 -> the output pipeline. */
-static int pipe_push_bytes(out_pipe *op, const char *bytes, size_t n) {
+static int pipe_push_bytes(engine_pipe *op, const char *bytes, size_t n) {
     char clean[3 * 520];
     if (n > 520) return pipe_push_bytes(op, bytes, 520) || pipe_push_bytes(op, bytes + 520, n - 520);
     return pipe_push(op, clean, utf8_sanitize(bytes, n, clean));
 }
 
-/* ---- generation ------------------------------------------------------------------------------ */
+/* ---- prompts --------------------------------------------------------------------------------- */
 
 static bool starts_with(const char *s, const char *prefix) {
     return prefix && *prefix && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Closes the thought early: evaluates bridge + "</think>\n\n" and shows it as the end of the thought. */
-static int force_end_of_thought(engine_session *s, const engine_params *p, out_pipe *op,
-                                tok_decoder *dec, seek_err *err) {
+char *engine_render_chat(const engine_model *em, const json_t *messages, const json_t *tools, int think,
+                         bool *opens, seek_err *err) {
+    const tok_vocab *v = em->vocab;
+    const char *bos = tok_bos(v) >= 0 ? tok_text(v, tok_bos(v)) : "";
+    const char *eos = tok_eos(v) >= 0 ? tok_text(v, tok_eos(v)) : "";
+    chat_input in = {
+        .messages = messages, .tools = tools, .add_generation_prompt = true,
+        .bos_token = bos, .eos_token = eos,
+    };
+    char *prompt = chat_render(em->template_src, &in, err);
+    if (!prompt) {
+        err_prefix(err, "chat template");
+        return NULL;
+    }
+    *opens = chat_prompt_opens_think(prompt);
+    if (think == 0 && *opens) {
+        /* an empty thought: the model card's way of answering without reasoning */
+        size_t n = strlen(prompt);
+        char *np = realloc(prompt, n + 16);
+        if (!np) {
+            free(prompt);
+            err_set(err, SEEK_ENOMEM, "out of memory");
+            return NULL;
+        }
+        prompt = np;
+        memcpy(prompt + n, "\n</think>\n\n", 12);
+        *opens = false;
+    }
+    return prompt;
+}
+
+int engine_tokenize_prompt(const engine_model *em, const char *prompt, int32_t n_ctx, int32_t **ids,
+                           size_t *n_ids, seek_err *err) {
+    const tok_vocab *v = em->vocab;
+    int32_t bos = tok_bos(v);
+    bool add_bos = tok_add_bos(v) && bos >= 0 && !starts_with(prompt, tok_text(v, bos));
+    *ids = NULL;
+    *n_ids = 0;
+    if (tok_encode(v, prompt, strlen(prompt), add_bos, true, ids, n_ids, err) != 0) return -1;
+    if (*n_ids == 0) {
+        free(*ids);
+        *ids = NULL;
+        return err_set(err, SEEK_EINVAL, "empty prompt");
+    }
+    if ((int64_t)*n_ids >= n_ctx) {
+        size_t n = *n_ids;
+        free(*ids);
+        *ids = NULL;
+        *n_ids = 0;
+        return err_set(err, SEEK_EINVAL, "the prompt is %zu tokens but the context holds %d; "
+                       "raise num_ctx or shorten the conversation", n, n_ctx);
+    }
+    return 0;
+}
+
+/* ---- generation, step by step ---------------------------------------------------------------- */
+
+int engine_gen_init(engine_gen *g, const engine_model *em, const engine_params *p, bool opens_think,
+                    const int32_t *prompt, size_t n_prompt, engine_emit_fn emit, void *ud, engine_stats *st,
+                    seek_err *err) {
+    memset(g, 0, sizeof *g);
+    g->em = em;
+    g->p = p;
+    g->st = st;
+    g->smp = sample_new(&p->sample, (int32_t)em->m->hp.n_vocab);
+    if (!g->smp) return err_set(err, SEEK_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_prompt; i++) sample_accept(g->smp, prompt[i]);
+    g->op = (engine_pipe){ .p = p, .emit = emit, .ud = ud };
+    reason_init(&g->op.rp, opens_think);
+    tok_decoder_init(&g->dec);
+    st->done_reason = "stop";
+    g->t0 = time_now_ns();
+    return 0;
+}
+
+int engine_gen_next(engine_gen *g, float *logits, int32_t n_past, int32_t n_ctx, int32_t *tok, seek_err *err) {
+    engine_stats *st = g->st;
+    if (g->done) return 0;
+    if ((g->p->num_predict > 0 && st->eval_tokens >= g->p->num_predict) || n_past >= n_ctx) {
+        st->done_reason = "length";
+        g->done = true;
+        return 0;
+    }
+    int32_t t = sample_next(g->smp, logits);
+    sample_accept(g->smp, t);
+    st->eval_tokens++;
+    if (reason_in_thinking(&g->op.rp)) st->thinking_tokens++;
+    if (tok_is_eog(g->em->vocab, t)) { /* not evaluated: the next prompt re-renders the turn's end */
+        g->done = true;
+        return 0;
+    }
+    char buf[512];
+    size_t n = tok_decoder_push(g->em->vocab, &g->dec, t, true, buf, sizeof buf);
+    if (pipe_push_bytes(&g->op, buf, n)) {
+        g->done = true;
+        return err_set(err, SEEK_ENOMEM, "out of memory");
+    }
+    if (g->op.stopped || g->op.cancelled) {
+        g->done = true;
+        return 0;
+    }
+    *tok = t;
+    return 1;
+}
+
+int engine_gen_budget(engine_gen *g, int32_t **ids, size_t *n_ids, seek_err *err) {
+    const engine_params *p = g->p;
+    engine_stats *st = g->st;
+    *ids = NULL;
+    *n_ids = 0;
+    if (g->done || p->think_budget <= 0 || !reason_in_thinking(&g->op.rp) || st->thinking_tokens < p->think_budget ||
+        st->budget_hit)
+        return 0;
+    /* Closes the thought early: bridge + "</think>\n\n" is evaluated like prompt text and shown as
+     * the end of the thought once it is in the cache. */
+    st->budget_hit = true;
     char tail[16];
-    size_t nt = tok_decoder_flush(dec, tail, sizeof tail);
-    if (pipe_push_bytes(op, tail, nt)) return err_set(err, SEEK_ENOMEM, "out of memory");
+    size_t nt = tok_decoder_flush(&g->dec, tail, sizeof tail);
+    if (pipe_push_bytes(&g->op, tail, nt)) return err_set(err, SEEK_ENOMEM, "out of memory");
     const char *bridge = p->think_bridge ? p->think_bridge : ENGINE_DEFAULT_BRIDGE;
     size_t bl = strlen(bridge);
     char *text = malloc(bl + 16);
     if (!text) return err_set(err, SEEK_ENOMEM, "out of memory");
     memcpy(text, bridge, bl);
     memcpy(text + bl, "\n</think>\n\n", 12);
-    int32_t *ids = NULL;
-    size_t n = 0;
-    int rc = tok_encode(s->em->vocab, text, strlen(text), false, true, &ids, &n, err);
-    if (rc == 0) rc = session_eval(s, ids, (int32_t)n, err);
-    if (rc == 0 && pipe_push(op, text, strlen(text))) rc = err_set(err, SEEK_ENOMEM, "out of memory");
-    free(ids);
-    free(text);
+    if (tok_encode(g->em->vocab, text, strlen(text), false, true, ids, n_ids, err) != 0) {
+        free(text);
+        return -1;
+    }
+    if (*n_ids == 0) { /* cannot happen: the text is not empty */
+        free(*ids);
+        *ids = NULL;
+        free(text);
+        return 0;
+    }
+    g->bridge = text;
+    return 1;
+}
+
+int engine_gen_bridge_done(engine_gen *g, seek_err *err) {
+    int rc = 0;
+    if (g->bridge && pipe_push(&g->op, g->bridge, strlen(g->bridge))) rc = err_set(err, SEEK_ENOMEM, "out of memory");
+    free(g->bridge);
+    g->bridge = NULL;
     return rc;
 }
+
+void engine_gen_stop(engine_gen *g, const char *reason) {
+    g->st->done_reason = reason;
+    g->done = true;
+}
+
+void engine_gen_end(engine_gen *g, bool ok) {
+    if (g->op.cancelled) g->st->done_reason = "cancel";
+    if (ok) {
+        char buf[64];
+        size_t n = tok_decoder_flush(&g->dec, buf, sizeof buf);
+        pipe_push_bytes(&g->op, buf, n);
+        pipe_finish(&g->op);
+    }
+    g->st->eval_ns = time_now_ns() - g->t0;
+    free(g->op.pending);
+    free(g->bridge);
+    sample_free(g->smp);
+    memset(g, 0, sizeof *g);
+}
+
+/* ---- generation in a session ----------------------------------------------------------------- */
 
 int engine_generate(engine_session *s, const char *prompt, bool opens_think, const engine_params *p,
                     engine_emit_fn emit, void *ud, engine_stats *st, seek_err *err) {
     uint64_t t_start = time_now_ns();
     memset(st, 0, sizeof *st);
-    const tok_vocab *v = s->em->vocab;
-    int32_t bos = tok_bos(v);
-    bool add_bos = tok_add_bos(v) && bos >= 0 && !starts_with(prompt, tok_text(v, bos));
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    if (tok_encode(v, prompt, strlen(prompt), add_bos, true, &ids, &n_ids, err) != 0) return -1;
-    if (n_ids == 0) {
-        free(ids);
-        return err_set(err, SEEK_EINVAL, "empty prompt");
-    }
-    if ((int64_t)n_ids >= s->n_ctx) {
-        free(ids);
-        return err_set(err, SEEK_EINVAL, "the prompt is %zu tokens but the context holds %d; "
-                       "raise num_ctx or shorten the conversation", n_ids, s->n_ctx);
-    }
+    if (engine_tokenize_prompt(s->em, prompt, s->n_ctx, &ids, &n_ids, err) != 0) return -1;
 
     /* reuse the cached prefix; always evaluate at least the last prompt token for its logits */
     int32_t keep = 0;
@@ -336,70 +461,38 @@ int engine_generate(engine_session *s, const char *prompt, bool opens_think, con
     uint64_t t0 = time_now_ns();
     int rc = session_eval(s, ids + keep, (int32_t)n_ids - keep, err);
     st->prompt_ns = time_now_ns() - t0;
-    if (rc) {
-        free(ids);
-        return -1;
-    }
-
-    sampler *smp = sample_new(&p->sample, (int32_t)s->em->m->hp.n_vocab);
-    if (!smp) {
-        free(ids);
-        return err_set(err, SEEK_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < n_ids; i++) sample_accept(smp, ids[i]);
-    free(ids);
-
-    out_pipe op = { .p = p, .emit = emit, .ud = ud };
-    reason_init(&op.rp, opens_think);
-    tok_decoder dec;
-    tok_decoder_init(&dec);
-    char buf[512];
-    st->done_reason = "stop";
-    t0 = time_now_ns();
-    for (;;) {
-        if (p->num_predict > 0 && st->eval_tokens >= p->num_predict) {
-            st->done_reason = "length";
-            break;
-        }
-        if (s->n_past >= s->n_ctx) {
-            st->done_reason = "length";
-            break;
-        }
-        int32_t tok = sample_next(smp, s->logits);
-        sample_accept(smp, tok);
-        st->eval_tokens++;
-        bool was_thinking = reason_in_thinking(&op.rp);
-        if (was_thinking) st->thinking_tokens++;
-        if (tok_is_eog(v, tok)) break; /* not evaluated: the next prompt re-renders the turn's end */
-        size_t n = tok_decoder_push(v, &dec, tok, true, buf, sizeof buf);
-        if (pipe_push_bytes(&op, buf, n)) {
-            rc = err_set(err, SEEK_ENOMEM, "out of memory");
-            break;
-        }
-        if (op.stopped || op.cancelled) break;
-        if (session_eval(s, &tok, 1, err) != 0) {
-            rc = -1;
-            break;
-        }
-        if (p->think_budget > 0 && reason_in_thinking(&op.rp) && st->thinking_tokens >= p->think_budget &&
-            !st->budget_hit) {
-            st->budget_hit = true;
-            if (force_end_of_thought(s, p, &op, &dec, err) != 0) {
-                if (err->code != SEEK_EINVAL) rc = -1;
-                st->done_reason = "length";
+    if (rc == 0) {
+        engine_gen g;
+        rc = engine_gen_init(&g, s->em, p, opens_think, ids, n_ids, emit, ud, st, err);
+        int32_t tok = 0;
+        while (rc == 0) {
+            int r = engine_gen_next(&g, s->logits, s->n_past, s->n_ctx, &tok, err);
+            if (r <= 0) {
+                rc = r;
                 break;
             }
+            if (session_eval(s, &tok, 1, err) != 0) {
+                rc = -1;
+                break;
+            }
+            int32_t *bridge;
+            size_t nb;
+            r = engine_gen_budget(&g, &bridge, &nb, err);
+            if (r < 0) rc = -1;
+            if (r == 1) {
+                if (session_eval(s, bridge, (int32_t)nb, err) == 0) {
+                    rc = engine_gen_bridge_done(&g, err);
+                } else {
+                    if (err->code != SEEK_EINVAL) rc = -1;
+                    engine_gen_stop(&g, "length");
+                }
+                free(bridge);
+            }
         }
+        if (g.smp) engine_gen_end(&g, rc == 0);
     }
-    if (op.cancelled) st->done_reason = "cancel";
-    if (rc == 0) {
-        size_t n = tok_decoder_flush(&dec, buf, sizeof buf);
-        pipe_push_bytes(&op, buf, n);
-        pipe_finish(&op);
-    }
-    st->eval_ns = time_now_ns() - t0;
-    free(op.pending);
-    sample_free(smp);
+    free(ids);
+    if (rc) return -1;
     if (!s->load_reported) {
         s->load_reported = true;
         st->load_ns = s->em->load_ns;
@@ -410,31 +503,9 @@ int engine_generate(engine_session *s, const char *prompt, bool opens_think, con
 
 int engine_chat(engine_session *s, const json_t *messages, const json_t *tools, const engine_params *p,
                 engine_emit_fn emit, void *ud, engine_stats *st, seek_err *err) {
-    const tok_vocab *v = s->em->vocab;
-    const char *bos = tok_bos(v) >= 0 ? tok_text(v, tok_bos(v)) : "";
-    const char *eos = tok_eos(v) >= 0 ? tok_text(v, tok_eos(v)) : "";
-    chat_input in = {
-        .messages = messages, .tools = tools, .add_generation_prompt = true,
-        .bos_token = bos, .eos_token = eos,
-    };
-    char *prompt = chat_render(s->em->template_src, &in, err);
-    if (!prompt) {
-        err_prefix(err, "chat template");
-        return -1;
-    }
-    bool opens = chat_prompt_opens_think(prompt);
-    if (p->think == 0 && opens) {
-        /* an empty thought: the model card's way of answering without reasoning */
-        size_t n = strlen(prompt);
-        char *np = realloc(prompt, n + 16);
-        if (!np) {
-            free(prompt);
-            return err_set(err, SEEK_ENOMEM, "out of memory");
-        }
-        prompt = np;
-        memcpy(prompt + n, "\n</think>\n\n", 12);
-        opens = false;
-    }
+    bool opens;
+    char *prompt = engine_render_chat(s->em, messages, tools, p->think, &opens, err);
+    if (!prompt) return -1;
     int rc = engine_generate(s, prompt, opens, p, emit, ud, st, err);
     free(prompt);
     return rc;

@@ -11,7 +11,8 @@
  * F = n_ff, V = n_vocab, T = tokens in a batch, C = context length of the KV cache.
  *
  * Ownership: a model owns its gguf_file (the mmap); every kern_mat points into it.  A model_ctx
- * (one sequence: KV cache + scratch + thread pool) borrows the model, which must outlive it.
+ * (KV cache for one or several sequences + scratch + thread pool) borrows the model, which must
+ * outlive it.  A model may have many contexts; one context is used by one thread at a time.
  */
 #ifndef SEEK_MODEL_H
 #define SEEK_MODEL_H
@@ -72,23 +73,59 @@ typedef struct model {
 model *model_open(const char *path, seek_err *err);
 void model_close(model *m);
 
-/* One sequence's state: KV cache for n_ctx positions, scratch for batches of up to n_batch
- * tokens, and a pool of n_threads threads. */
+/* Evaluation state: a KV cache for n_seq sequences of n_ctx positions each, scratch for
+ * passes of up to n_batch tokens, and a pool of n_threads threads. */
 typedef struct model_ctx model_ctx;
 
+#define MODEL_MAX_SEQ 256
+
+/* A context for one sequence (model_ctx_new_multi with n_seq = 1). */
 model_ctx *model_ctx_new(const model *m, int64_t n_ctx, int64_t n_batch, int n_threads, seek_err *err);
+/* A context for n_seq (1..MODEL_MAX_SEQ) sequences, each with its own region of n_ctx positions
+ * in the cache (n_ctx per sequence, not shared).  n_batch is clamped to 1..n_ctx*n_seq.  Memory:
+ * model_ctx_estimate_bytes.  NULL with err (SEEK_EINVAL bad sizes, SEEK_ENOMEM). */
+model_ctx *model_ctx_new_multi(const model *m, int64_t n_ctx, int n_seq, int64_t n_batch, int n_threads,
+                               seek_err *err);
 void model_ctx_free(model_ctx *c);
 /* Bytes of KV cache and scratch the context allocated. */
 uint64_t model_ctx_kv_bytes(const model_ctx *c);
 uint64_t model_ctx_scratch_bytes(const model_ctx *c);
-int64_t model_ctx_n_ctx(const model_ctx *c);
+int64_t model_ctx_n_ctx(const model_ctx *c); /* positions per sequence */
+int model_ctx_n_seq(const model_ctx *c);
+int64_t model_ctx_n_batch(const model_ctx *c);
+/* Bytes model_ctx_new_multi would allocate (KV cache + scratch) with these arguments:
+ *   KV      = 2 (K and V) x n_layer x n_seq x n_ctx x Hkv*d x 4 (F32)
+ *   scratch = n_batch x (2D + 2 H*d + 2 Hkv*d + 2F + n_rot) x 4 + n_batch x 13 (positions, ...)
+ *           + n_threads x n_ctx x 4 (attention scores) + quantized activations of n_batch rows
+ * 0 for sizes out of range. */
+uint64_t model_ctx_estimate_bytes(const model *m, int64_t n_ctx, int n_seq, int64_t n_batch, int n_threads);
 
 /*
- * Runs tokens[0..n) at positions pos..pos+n-1 (the KV cache must hold positions 0..pos-1 from
- * earlier calls), in batches of at most n_batch.  Writes logits: if all_logits, n rows of V
- * floats; otherwise one row (the last token's).  Token ids are validated against V.
+ * Runs tokens[0..n) of sequence 0 at positions pos..pos+n-1 (the KV cache must hold positions
+ * 0..pos-1 from earlier calls), in batches of at most n_batch.  Writes logits: if all_logits, n
+ * rows of V floats; otherwise one row (the last token's).  Token ids are validated against V.
  */
 int model_eval(model_ctx *c, const int32_t *tokens, int64_t n, int64_t pos, float *logits,
                bool all_logits, seek_err *err);
+
+/*
+ * One forward pass over tokens of several sequences: token i is at position pos[i] of sequence
+ * seq[i].  Each sequence's cache must hold positions 0..pos[i]-1 from earlier calls or from
+ * earlier tokens of the same call (tokens of one sequence go in position order; all of a pass's
+ * K/V are stored before it attends).  The weight matrices are read once per pass of up to
+ * n_batch tokens, whatever the mix of sequences; each row's arithmetic does not depend on the
+ * other rows, so the logits equal model_eval's for the same sequence bit for bit.
+ * logits (may be NULL: only the caches are filled): one row of V floats for each token with
+ * want_logits[i], packed in token order (want_logits NULL: every token, n rows).  Token ids,
+ * sequences (0..n_seq-1) and positions (0..n_ctx-1) are validated: SEEK_EINVAL.
+ */
+int model_eval_batch(model_ctx *c, const int32_t *tokens, const int32_t *pos, const int32_t *seq, int64_t n,
+                     float *logits, const bool *want_logits, seek_err *err);
+
+/* The same pass writing, instead of logits, each token's final hidden state after the output
+ * norm (RMSNorm(x) * output_norm, the output matrix's input): n rows of D floats into embd.  The
+ * caches are filled as by model_eval_batch. */
+int model_eval_embd(model_ctx *c, const int32_t *tokens, const int32_t *pos, const int32_t *seq, int64_t n,
+                    float *embd, seek_err *err);
 
 #endif

@@ -11,8 +11,16 @@
  *   xn = RMSNorm(x) * ffn_norm;  x += Wdown (silu(Wgate xn) * (Wup xn))
  * and finally logits = Wout RMSNorm(x) * output_norm.
  *
- * Memory: the KV cache (F32, [layer][position][Hkv*d] for K and for V) and all scratch are
- * allocated once in model_ctx_new; model_eval allocates nothing.
+ * Several sequences: a context may hold S sequences (model_ctx_new_multi), each with its own
+ * region of C positions in the cache.  A batch then mixes tokens of different sequences at
+ * different positions: the matmuls above run once over all T rows (each weight is read once per
+ * pass however many sequences take part: the point of batched decoding), RoPE uses each token's
+ * own position, and attention reads only the token's own sequence region, positions 0..p.  Every
+ * row's arithmetic is the same whatever else is in the batch, so a sequence gets bit-identical
+ * results alone or batched.
+ *
+ * Memory: the KV cache (F32, [layer][sequence][position][Hkv*d] for K and for V) and all scratch
+ * are allocated once in model_ctx_new_multi; the eval functions allocate nothing.
  */
 #include "model.h"
 
@@ -23,10 +31,14 @@
 struct model_ctx {
     const model *m;
     kern_pool *pool;
-    int64_t n_ctx;   /* C: positions the cache holds */
+    int64_t n_ctx;   /* C: positions the cache holds per sequence */
+    int64_t n_seq;   /* S: sequences */
     int64_t n_batch; /* largest T per pass */
-    float *k_cache;  /* (n_layer, C, Hkv*d) */
-    float *v_cache;  /* (n_layer, C, Hkv*d) */
+    float *k_cache;  /* (n_layer, S, C, Hkv*d) */
+    float *v_cache;  /* (n_layer, S, C, Hkv*d) */
+    int64_t *bpos;   /* (T) position of each token of the current pass */
+    int32_t *bseq;   /* (T) sequence of each token of the current pass */
+    bool *want;      /* (T) model_eval's row selection */
     float *x;        /* (T, D) residual stream */
     float *xn;       /* (T, D) normalised input / projection output */
     float *q;        /* (T, H*d) */
@@ -44,14 +56,63 @@ struct model_ctx {
 
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
+/* What a context allocates, computed in one place for model_ctx_new_multi and
+ * model_ctx_estimate_bytes so the estimate cannot drift from the allocation. */
+typedef struct {
+    uint64_t kv_elems; /* floats of K (and as many of V) */
+    uint64_t act;      /* activation quantization scratch bytes */
+    uint64_t scratch;  /* all scratch bytes, act included */
+} ctx_sizes;
+
+static ctx_sizes ctx_sizes_of(const model *m, int64_t n_ctx, int64_t n_seq, int64_t T, int nth) {
+    const model_hparams *hp = &m->hp;
+    const int64_t D = hp->n_embd, F = hp->n_ff, qd = hp->n_head * hp->head_dim,
+                  kvd = hp->n_head_kv * hp->head_dim;
+    ctx_sizes z;
+    z.kv_elems = (uint64_t)hp->n_layer * (uint64_t)n_seq * (uint64_t)n_ctx * (uint64_t)kvd;
+    z.act = kern_matmul_scratch(m->output.type, D, T);
+    for (int64_t i = 0; i < hp->n_layer; i++) {
+        const model_layer *L = &m->layers[i];
+        const kern_mat *mats[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
+            z.act = max_u64(z.act, kern_matmul_scratch(mats[j]->type, mats[j]->k, T));
+    }
+    z.scratch = sizeof(float) * (uint64_t)T * (uint64_t)(2 * D + 2 * qd + 2 * kvd + 2 * F + hp->n_rot) +
+                (sizeof(int64_t) + sizeof(int32_t) + sizeof(bool)) * (uint64_t)T +
+                sizeof(double) * (uint64_t)(hp->n_rot / 2) + sizeof(float) * (uint64_t)nth * (uint64_t)n_ctx +
+                z.act;
+    return z;
+}
+
+/* n_batch as the context will use it: at least 1, at most every position of every sequence. */
+static int64_t clamp_batch(int64_t n_batch, int64_t n_ctx, int64_t n_seq) {
+    if (n_batch < 1) n_batch = 1;
+    if (n_batch > n_ctx * n_seq) n_batch = n_ctx * n_seq;
+    return n_batch;
+}
+
+uint64_t model_ctx_estimate_bytes(const model *m, int64_t n_ctx, int n_seq, int64_t n_batch, int n_threads) {
+    if (n_ctx < 1 || n_seq < 1) return 0;
+    ctx_sizes z = ctx_sizes_of(m, n_ctx, n_seq, clamp_batch(n_batch, n_ctx, n_seq), n_threads < 1 ? 1 : n_threads);
+    return 2 * z.kv_elems * sizeof(float) + z.scratch;
+}
+
 model_ctx *model_ctx_new(const model *m, int64_t n_ctx, int64_t n_batch, int n_threads, seek_err *err) {
+    return model_ctx_new_multi(m, n_ctx, 1, n_batch, n_threads, err);
+}
+
+model_ctx *model_ctx_new_multi(const model *m, int64_t n_ctx, int n_seq, int64_t n_batch, int n_threads,
+                               seek_err *err) {
     const model_hparams *hp = &m->hp;
     if (n_ctx < 1 || n_ctx > (1 << 22)) {
         err_set(err, SEEK_EINVAL, "context size %lld is out of range", (long long)n_ctx);
         return NULL;
     }
-    if (n_batch < 1) n_batch = 1;
-    if (n_batch > n_ctx) n_batch = n_ctx;
+    if (n_seq < 1 || n_seq > MODEL_MAX_SEQ) {
+        err_set(err, SEEK_EINVAL, "%d sequences is out of range (1..%d)", n_seq, MODEL_MAX_SEQ);
+        return NULL;
+    }
+    n_batch = clamp_batch(n_batch, n_ctx, n_seq);
     model_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         err_set(err, SEEK_ENOMEM, "out of memory");
@@ -59,6 +120,7 @@ model_ctx *model_ctx_new(const model *m, int64_t n_ctx, int64_t n_batch, int n_t
     }
     c->m = m;
     c->n_ctx = n_ctx;
+    c->n_seq = n_seq;
     c->n_batch = n_batch;
     c->pool = kern_pool_new(n_threads, err);
     if (!c->pool) {
@@ -67,19 +129,18 @@ model_ctx *model_ctx_new(const model *m, int64_t n_ctx, int64_t n_batch, int n_t
     }
     const int64_t D = hp->n_embd, F = hp->n_ff, qd = hp->n_head * hp->head_dim,
                   kvd = hp->n_head_kv * hp->head_dim, T = n_batch;
-    uint64_t kv_elems = (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)kvd;
-    c->kv_bytes = 2 * kv_elems * sizeof(float);
-    c->k_cache = mem_alloc(kv_elems * sizeof(float));
-    c->v_cache = mem_alloc(kv_elems * sizeof(float));
-
-    uint64_t act = kern_matmul_scratch(m->output.type, D, T);
-    for (int64_t i = 0; i < hp->n_layer; i++) {
-        const model_layer *L = &m->layers[i];
-        const kern_mat *mats[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
-        for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
-            act = max_u64(act, kern_matmul_scratch(mats[j]->type, mats[j]->k, T));
-    }
     int nth = kern_pool_size(c->pool);
+    ctx_sizes z = ctx_sizes_of(m, n_ctx, n_seq, T, nth);
+    c->kv_bytes = 2 * z.kv_elems * sizeof(float);
+    c->scratch_bytes = z.scratch;
+    uint64_t kv_size;
+    if (!size_mul(z.kv_elems, sizeof(float), &kv_size) || kv_size > SIZE_MAX) {
+        err_set(err, SEEK_ENOMEM, "a KV cache of %d x %lld positions is too large", n_seq, (long long)n_ctx);
+        model_ctx_free(c);
+        return NULL;
+    }
+    c->k_cache = mem_alloc(kv_size);
+    c->v_cache = mem_alloc(kv_size);
     c->x = mem_alloc(sizeof(float) * T * D);
     c->xn = mem_alloc(sizeof(float) * T * D);
     c->q = mem_alloc(sizeof(float) * T * qd);
@@ -89,13 +150,15 @@ model_ctx *model_ctx_new(const model *m, int64_t n_ctx, int64_t n_batch, int n_t
     c->gate = mem_alloc(sizeof(float) * T * F);
     c->up = mem_alloc(sizeof(float) * T * F);
     c->rope_cs = mem_alloc(sizeof(float) * T * hp->n_rot);
+    c->bpos = mem_alloc(sizeof(int64_t) * T);
+    c->bseq = mem_alloc(sizeof(int32_t) * T);
+    c->want = mem_alloc(sizeof(bool) * T);
     c->inv_freq = mem_alloc(sizeof(double) * (size_t)(hp->n_rot / 2));
     c->scores = mem_alloc(sizeof(float) * (size_t)nth * n_ctx);
-    c->act = act ? mem_alloc(act) : NULL;
-    c->scratch_bytes = sizeof(float) * (uint64_t)T * (2 * D + 2 * qd + 2 * kvd + 2 * F + hp->n_rot) +
-                       sizeof(float) * (uint64_t)nth * n_ctx + act;
+    c->act = z.act ? mem_alloc(z.act) : NULL;
     if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att ||
-        !c->gate || !c->up || !c->rope_cs || !c->inv_freq || !c->scores || (act && !c->act)) {
+        !c->gate || !c->up || !c->rope_cs || !c->bpos || !c->bseq || !c->want || !c->inv_freq ||
+        !c->scores || (z.act && !c->act)) {
         err_set(err, SEEK_ENOMEM, "out of memory allocating %.1f MiB of KV cache and scratch",
                 (double)(c->kv_bytes + c->scratch_bytes) / (1 << 20));
         model_ctx_free(c);
@@ -124,6 +187,9 @@ void model_ctx_free(model_ctx *c) {
     mem_free(c->gate);
     mem_free(c->up);
     mem_free(c->rope_cs);
+    mem_free(c->bpos);
+    mem_free(c->bseq);
+    mem_free(c->want);
     mem_free(c->inv_freq);
     mem_free(c->scores);
     mem_free(c->act);
@@ -133,6 +199,8 @@ void model_ctx_free(model_ctx *c) {
 uint64_t model_ctx_kv_bytes(const model_ctx *c) { return c->kv_bytes; }
 uint64_t model_ctx_scratch_bytes(const model_ctx *c) { return c->scratch_bytes; }
 int64_t model_ctx_n_ctx(const model_ctx *c) { return c->n_ctx; }
+int model_ctx_n_seq(const model_ctx *c) { return (int)c->n_seq; }
+int64_t model_ctx_n_batch(const model_ctx *c) { return c->n_batch; }
 
 /* Rotates one head vector in place: pairs (i, i + n_rot/2) for NEOX, (2i, 2i+1) otherwise.
  * cs holds cos, sin of theta_i for i < n_rot/2. */
@@ -149,10 +217,18 @@ static void rope_apply(float *vec, const float *cs, int64_t n_rot, bool neox) {
 
 typedef struct {
     model_ctx *c;
-    int64_t layer, T, pos;
+    int64_t layer, T;
 } attn_task_ctx;
 
-/* Causal attention for (token, head) pairs split across threads. */
+/* Start of sequence s's region of layer l in a cache: C positions of Hkv*d floats. */
+static uint64_t cache_off(const model_ctx *c, int64_t l, int64_t s) {
+    const model_hparams *hp = &c->m->hp;
+    return ((uint64_t)l * (uint64_t)c->n_seq + (uint64_t)s) * (uint64_t)c->n_ctx *
+           (uint64_t)(hp->n_head_kv * hp->head_dim);
+}
+
+/* Causal attention for (token, head) pairs split across threads: token t reads its own
+ * sequence's cache region, positions 0..bpos[t]. */
 static void attn_task(void *p, int ith, int nth) {
     attn_task_ctx *a = p;
     model_ctx *c = a->c;
@@ -160,13 +236,13 @@ static void attn_task(void *p, int ith, int nth) {
     const int64_t H = hp->n_head, d = hp->head_dim, qd = H * d, kvd = hp->n_head_kv * d;
     const int64_t group = H / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)d);
-    const float *kc = c->k_cache + (uint64_t)a->layer * c->n_ctx * kvd;
-    const float *vc = c->v_cache + (uint64_t)a->layer * c->n_ctx * kvd;
     float *s = c->scores + (uint64_t)ith * c->n_ctx;
     int64_t lo, hi;
     kern_split(a->T * H, 1, ith, nth, &lo, &hi);
     for (int64_t idx = lo; idx < hi; idx++) {
-        int64_t t = idx / H, h = idx % H, kh = h / group, p_last = a->pos + t;
+        int64_t t = idx / H, h = idx % H, kh = h / group, p_last = c->bpos[t];
+        const float *kc = c->k_cache + cache_off(c, a->layer, c->bseq[t]);
+        const float *vc = c->v_cache + cache_off(c, a->layer, c->bseq[t]);
         const float *qv = c->q + t * qd + h * d;
         for (int64_t j = 0; j <= p_last; j++) s[j] = kern_dot_f32(qv, kc + j * kvd + kh * d, d) * scale;
         kern_softmax(s, p_last + 1);
@@ -181,9 +257,14 @@ static void add_bias(float *y, const float *b, int64_t T, int64_t n) {
     for (int64_t t = 0; t < T; t++) kern_add(y + t * n, b, n);
 }
 
-/* One pass over T <= n_batch tokens; logits NULL skips the output layer. */
-static void forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, int64_t pos,
-                          float *logits, bool all_logits) {
+/*
+ * One pass over T <= n_batch tokens whose positions and sequences are in c->bpos / c->bseq.
+ * Outputs, any of them NULL to skip: embd gets every row's final normed hidden state (T rows of
+ * D); logits gets one row of V per token with want[t] (all tokens when want is NULL), packed in
+ * token order.  Returns the number of logits rows written.
+ */
+static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, float *logits,
+                             const bool *want, float *embd) {
     const model *m = c->m;
     const model_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, F = hp->n_ff, H = hp->n_head, Hkv = hp->n_head_kv,
@@ -192,7 +273,7 @@ static void forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, int64_
     for (int64_t t = 0; t < T; t++) kern_get_row(&m->tok_embd, tokens[t], c->x + t * D);
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < half; i++) {
-            double theta = (double)(pos + t) * c->inv_freq[i];
+            double theta = (double)c->bpos[t] * c->inv_freq[i];
             c->rope_cs[(t * half + i) * 2] = (float)cos(theta);
             c->rope_cs[(t * half + i) * 2 + 1] = (float)sin(theta);
         }
@@ -206,16 +287,17 @@ static void forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, int64_
         add_bias(c->q, L->bq, T, qd);
         add_bias(c->k, L->bk, T, kvd);
         add_bias(c->v, L->bv, T, kvd);
-        float *kc = c->k_cache + (uint64_t)l * c->n_ctx * kvd;
-        float *vc = c->v_cache + (uint64_t)l * c->n_ctx * kvd;
         for (int64_t t = 0; t < T; t++) {
             const float *cs = c->rope_cs + t * half * 2;
             for (int64_t h = 0; h < H; h++) rope_apply(c->q + t * qd + h * d, cs, hp->n_rot, hp->neox_rope);
             for (int64_t h = 0; h < Hkv; h++) rope_apply(c->k + t * kvd + h * d, cs, hp->n_rot, hp->neox_rope);
-            memcpy(kc + (pos + t) * kvd, c->k + t * kvd, sizeof(float) * (size_t)kvd);
-            memcpy(vc + (pos + t) * kvd, c->v + t * kvd, sizeof(float) * (size_t)kvd);
+            uint64_t at = cache_off(c, l, c->bseq[t]) + (uint64_t)c->bpos[t] * (uint64_t)kvd;
+            memcpy(c->k_cache + at, c->k + t * kvd, sizeof(float) * (size_t)kvd);
+            memcpy(c->v_cache + at, c->v + t * kvd, sizeof(float) * (size_t)kvd);
         }
-        attn_task_ctx a = { c, l, T, pos };
+        /* every token's K/V is in the cache before any token attends, so a sequence's tokens in
+         * this pass see each other (causally, by position) */
+        attn_task_ctx a = { c, l, T };
         kern_pool_run(c->pool, attn_task, &a);
         kern_matmul(c->pool, &L->wo, c->att, T, c->xn, D, c->act);
         kern_add(c->x, c->xn, T * D);
@@ -228,10 +310,24 @@ static void forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, int64_
         kern_add(c->x, c->xn, T * D);
     }
 
-    if (!logits) return; /* an earlier batch of a long prompt: only the cache was wanted */
-    int64_t first = all_logits ? 0 : T - 1;
-    for (int64_t t = first; t < T; t++) kern_rmsnorm(c->xn + t * D, c->x + t * D, m->output_norm, D, hp->rms_eps);
-    kern_matmul(c->pool, &m->output, c->xn + first * D, T - first, logits, hp->n_vocab, c->act);
+    if (embd)
+        for (int64_t t = 0; t < T; t++) kern_rmsnorm(embd + t * D, c->x + t * D, m->output_norm, D, hp->rms_eps);
+    if (!logits) return 0;
+    /* the wanted rows, normed and packed at the front of xn (row j <= t, read from x: no overlap) */
+    int64_t rows = 0;
+    for (int64_t t = 0; t < T; t++)
+        if (!want || want[t]) kern_rmsnorm(c->xn + rows++ * D, c->x + t * D, m->output_norm, D, hp->rms_eps);
+    if (rows) kern_matmul(c->pool, &m->output, c->xn, rows, logits, hp->n_vocab, c->act);
+    return rows;
+}
+
+static int check_tokens(const model_ctx *c, const int32_t *tokens, int64_t n, seek_err *err) {
+    const model_hparams *hp = &c->m->hp;
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return err_set(err, SEEK_EINVAL, "token id %d is outside the vocabulary (0..%lld)",
+                           tokens[i], (long long)hp->n_vocab - 1);
+    return 0;
 }
 
 int model_eval(model_ctx *c, const int32_t *tokens, int64_t n, int64_t pos, float *logits,
@@ -241,20 +337,68 @@ int model_eval(model_ctx *c, const int32_t *tokens, int64_t n, int64_t pos, floa
     if (pos < 0 || pos + n > c->n_ctx)
         return err_set(err, SEEK_EINVAL, "context is full: %lld + %lld tokens exceed the context size %lld",
                        (long long)pos, (long long)n, (long long)c->n_ctx);
-    for (int64_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-            return err_set(err, SEEK_EINVAL, "token id %d is outside the vocabulary (0..%lld)",
-                           tokens[i], (long long)hp->n_vocab - 1);
+    if (check_tokens(c, tokens, n, err)) return -1;
     for (int64_t done = 0; done < n; done += c->n_batch) {
         int64_t T = n - done < c->n_batch ? n - done : c->n_batch;
         bool last = done + T == n;
+        for (int64_t t = 0; t < T; t++) {
+            c->bpos[t] = pos + done + t;
+            c->bseq[t] = 0;
+            c->want[t] = all_logits || (last && t == T - 1);
+        }
         if (!all_logits && !last) {
             /* only the final batch's last row is wanted; earlier batches fill the cache */
-            forward_batch(c, tokens + done, T, pos + done, NULL, false);
+            forward_batch(c, tokens + done, T, NULL, NULL, NULL);
             continue;
         }
         float *out = all_logits ? logits + done * hp->n_vocab : logits;
-        forward_batch(c, tokens + done, T, pos + done, out, all_logits);
+        forward_batch(c, tokens + done, T, out, c->want, NULL);
+    }
+    return 0;
+}
+
+/* Validates a multi-sequence batch and loads chunk [done, done+T) into bpos / bseq. */
+static int check_batch(const model_ctx *c, const int32_t *tokens, const int32_t *pos, const int32_t *seq,
+                       int64_t n, seek_err *err) {
+    if (n < 1) return err_set(err, SEEK_EINVAL, "no tokens to evaluate");
+    if (check_tokens(c, tokens, n, err)) return -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (seq[i] < 0 || seq[i] >= c->n_seq)
+            return err_set(err, SEEK_EINVAL, "sequence %d is out of range (0..%lld)", seq[i], (long long)c->n_seq - 1);
+        if (pos[i] < 0 || pos[i] >= c->n_ctx)
+            return err_set(err, SEEK_EINVAL, "context is full: position %d of sequence %d is past the context size %lld",
+                           pos[i], seq[i], (long long)c->n_ctx);
+    }
+    return 0;
+}
+
+static void load_chunk(model_ctx *c, const int32_t *pos, const int32_t *seq, int64_t done, int64_t T) {
+    for (int64_t t = 0; t < T; t++) {
+        c->bpos[t] = pos[done + t];
+        c->bseq[t] = seq[done + t];
+    }
+}
+
+int model_eval_batch(model_ctx *c, const int32_t *tokens, const int32_t *pos, const int32_t *seq, int64_t n,
+                     float *logits, const bool *want_logits, seek_err *err) {
+    if (check_batch(c, tokens, pos, seq, n, err)) return -1;
+    int64_t rows = 0;
+    for (int64_t done = 0; done < n; done += c->n_batch) {
+        int64_t T = n - done < c->n_batch ? n - done : c->n_batch;
+        load_chunk(c, pos, seq, done, T);
+        rows += forward_batch(c, tokens + done, T, logits ? logits + rows * c->m->hp.n_vocab : NULL,
+                              want_logits ? want_logits + done : NULL, NULL);
+    }
+    return 0;
+}
+
+int model_eval_embd(model_ctx *c, const int32_t *tokens, const int32_t *pos, const int32_t *seq, int64_t n,
+                    float *embd, seek_err *err) {
+    if (check_batch(c, tokens, pos, seq, n, err)) return -1;
+    for (int64_t done = 0; done < n; done += c->n_batch) {
+        int64_t T = n - done < c->n_batch ? n - done : c->n_batch;
+        load_chunk(c, pos, seq, done, T);
+        forward_batch(c, tokens + done, T, NULL, NULL, embd + done * c->m->hp.n_embd);
     }
     return 0;
 }

@@ -94,6 +94,13 @@ def silu(x):
 def forward(cfg, w, tokens):
     """Logits (T, V) float64 for every position.  w: dict of float64 arrays with GGUF-style names
     (token_embd, output_norm, output, blk.N.attn_q, ...; biases optional), matrices (out, in)."""
+    out = w["output"] if "output" in w else w["token_embd"]
+    return hidden_states(cfg, w, tokens) @ out.T
+
+
+def hidden_states(cfg, w, tokens):
+    """Final hidden states (T, D) float64: RMSNorm(x) * output_norm after the last layer, the
+    output matrix's input (what embeddings are pooled from)."""
     tokens = np.asarray(tokens, dtype=np.int64)
     x = w["token_embd"][tokens].astype(np.float64)        # (T, D)
     T = x.shape[0]
@@ -115,9 +122,7 @@ def forward(cfg, w, tokens):
         x = x + attention(q, k, v, cfg) @ w[p + "attn_output"].T
         h = rms_norm(x, w[p + "ffn_norm"], cfg.eps)
         x = x + (silu(h @ w[p + "ffn_gate"].T) * (h @ w[p + "ffn_up"].T)) @ w[p + "ffn_down"].T
-    h = rms_norm(x, w["output_norm"], cfg.eps)
-    out = w["output"] if "output" in w else w["token_embd"]
-    return h @ out.T
+    return rms_norm(x, w["output_norm"], cfg.eps)
 
 
 def softmax(logits):
@@ -170,6 +175,12 @@ def load_gguf(path_or_file):
 def logits_gguf(path_or_file, tokens):
     cfg, w = load_gguf(path_or_file)
     return forward(cfg, w, tokens)
+
+
+def hidden_gguf(path_or_file, tokens):
+    """hidden_states of a GGUF model: (T, D) float64."""
+    cfg, w = load_gguf(path_or_file)
+    return hidden_states(cfg, w, tokens)
 
 
 # ---------------------------------------------------------------------------------------------
