@@ -23,9 +23,17 @@
 #include "../base/base.h"
 #include "store.h"
 
-/* One progress event.  status is e.g. "pulling manifest", "pulling <12 hex>", "verifying sha256
- * digest", "writing manifest", "success", "pushing <12 hex>", "retrieving manifest".  digest, total
- * and completed are set for per-layer events (digest NULL and total 0 otherwise). */
+/* One progress event, shaped like Ollama's /api/pull and /api/push status objects
+ * ({"status", "digest", "total", "completed"}; leave out digest/total/completed when digest is
+ * NULL).  status is e.g. "pulling manifest", "pulling <12 hex>", "verifying sha256 digest",
+ * "writing manifest", "success", "retrieving manifest", "pushing <12 hex>", "pushing manifest".
+ * digest, total and completed are set for per-layer events (digest NULL and total 0 otherwise).
+ * Order of a pull: "pulling manifest"; one "pulling <hex>" event per layer (layers in manifest
+ * order, then the config; completed == total for blobs already present) so a client can lay out
+ * its bars; then updates of the layer being downloaded about ten times a second; "verifying sha256
+ * digest", "writing manifest", "success".  A push: "retrieving manifest", per blob "pushing <hex>"
+ * events, "pushing manifest", "success".  The last event before a failure is not special: the
+ * failure is the function's return value. */
 typedef struct registry_progress {
     const char *status;
     const char *digest;  /* "sha256:<hex>" or NULL */
@@ -34,7 +42,8 @@ typedef struct registry_progress {
 } registry_progress;
 
 /* Return false to cancel the transfer (the pull/push then fails with "cancelled", keeping partial
- * data for a later resume).  Called from the transferring thread(s), serialized. */
+ * data for a later resume).  Always called from the thread that called registry_pull/push (the
+ * download threads never call it), so it may write to that thread's connection. */
 typedef bool (*registry_progress_fn)(void *ud, const registry_progress *p);
 
 typedef struct registry_opts {
@@ -51,10 +60,16 @@ typedef struct registry_opts {
  * with err: SEEK_ENOTFOUND "model 'x' not found in the registry" (404), SEEK_EIO for network
  * failures after retries, SEEK_EFORMAT for a digest mismatch ("digest mismatch for sha256:...:
  * the blob was deleted"), and the store's own errors (disk full).  The store is unchanged on
- * failure except for partial downloads kept for resume. */
+ * failure except for partial downloads kept for resume: blobs/.seek-partial-sha256-<hex> and its
+ * ".state" file (registry_pull.c), which store_clean_tmp leaves alone.  Blobs enter blobs/ only
+ * after every downloaded blob of the model matched its digest.  Two pulls of one blob (two
+ * processes, or two /api/pull requests) are serialized by an flock on the partial file. */
 int registry_pull(store *s, const char *name, const registry_opts *opts, seek_err *err);
 
-/* Pushes a model from s to the registry its name points at. */
+/* Pushes a model from s to the registry its name points at (the local name must carry that
+ * host, e.g. after `seek cp`).  Blobs the registry has (HEAD 200) are skipped; the manifest is
+ * sent as the bytes on disk, so the registry's digest equals the local model ID.  Errors as for
+ * registry_pull; SEEK_ENOTFOUND when the model is not in the store. */
 int registry_push(store *s, const char *name, const registry_opts *opts, seek_err *err);
 
 #endif
