@@ -12,6 +12,7 @@
 #include "../store/store.h"
 
 #define SEEK_VERSION "0.1.0"
+const char *const cli_version = SEEK_VERSION;
 
 static const struct {
     const char *name;
@@ -29,6 +30,9 @@ static const struct {
     { "ls", cmd_list, "same as list" },
     { "cp", cmd_cp, "SRC DST   copy a model" },
     { "rm", cmd_rm, "NAME...   remove models (and the blobs no other model uses)" },
+    { "serve", cmd_serve, "start the HTTP API (Ollama's and OpenAI's) on $SEEK_HOST (127.0.0.1:11434)" },
+    { "pull", cmd_pull, "NAME [--insecure]   download a model from a registry (resumable)" },
+    { "push", cmd_push, "NAME [--insecure]   upload a model to a registry" },
     { "tokenize", cmd_tokenize, "MODEL [--bos] [--special]   token ids of stdin's text" },
     { "template", cmd_template, "MODEL|FILE.jinja   render a chat template over JSON from stdin" },
     { "convert", cmd_convert, "HF_DIR -o OUT.gguf [--vocab-only]   Hugging Face checkpoint to GGUF" },
