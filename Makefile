@@ -75,7 +75,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory seek tests
 	@tests/run.sh
 
-ASAN_TESTS = test_gguf test_kern test_tok test_jinja test_reason test_sample test_store test_engine
+ASAN_TESTS = test_gguf test_kern test_tok test_jinja test_reason test_sample test_store test_engine test_fit
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build-asan/seek build-asan/tests/fuzz_gguf $(ASAN_TESTS:%=build-asan/tests/%)
 	@for t in $(ASAN_TESTS); do \
@@ -86,7 +86,8 @@ asan:
 bench: seek $(BENCH_BIN)
 	@bench/run.sh
 
-demo: deps
+demo:
+	@scripts/install-deps.sh demo
 	@$(MAKE) --no-print-directory seek
 	@scripts/demo.sh
 

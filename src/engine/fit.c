@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "../kern/kern.h"
@@ -177,6 +178,25 @@ fit_memory fit_estimate_memory(const fit_shape *s, uint64_t resident_weights, in
     return fm;
 }
 
+uint64_t fit_available_memory(void) {
+    uint64_t avail = sys_mem_available();
+    const char *lim = getenv("SEEK_MEM_LIMIT");
+    if (lim && *lim) {
+        char *end;
+        double v = strtod(lim, &end);
+        double mul = 1;
+        if (!strcasecmp(end, "k") || !strcasecmp(end, "kb")) mul = 1e3;
+        else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb")) mul = 1e6;
+        else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb")) mul = 1e9;
+        else if (!strcasecmp(end, "kib")) mul = 1024.0;
+        else if (!strcasecmp(end, "mib")) mul = 1048576.0;
+        else if (!strcasecmp(end, "gib")) mul = 1073741824.0;
+        else if (*end) v = -1; /* not a size: ignored */
+        if (v > 0 && v * mul < (double)avail) avail = (uint64_t)(v * mul);
+    }
+    return avail;
+}
+
 int fit_verdict(uint64_t need, uint64_t available) {
     if ((double)need <= 0.8 * (double)available) return 0;
     if (need <= available) return 1;
@@ -262,7 +282,7 @@ static int time_kernel(kern_pool *pool, uint32_t type, double *gbs, double *gflo
 int fit_measure(fit_machine *fm, int n_threads, seek_err *err) {
     memset(fm, 0, sizeof *fm);
     fm->mem_total = sys_mem_total();
-    fm->mem_available = sys_mem_available();
+    fm->mem_available = fit_available_memory();
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     fm->n_cores = nc > 0 ? (int)nc : 1;
     if (n_threads <= 0) n_threads = fm->n_cores;

@@ -83,6 +83,10 @@ typedef struct fit_speed {
 /* Predicted speed of shape s with mix on the measured machine. */
 int fit_predict_speed(const fit_machine *fm, const fit_shape *s, const char *mix, fit_speed *out, seek_err *err);
 
+/* Memory seek may plan with: MemAvailable, capped by $SEEK_MEM_LIMIT when set (bytes, or with a
+ * unit: "8GB", "512MiB") so seek can be given a budget on a shared machine. */
+uint64_t fit_available_memory(void);
+
 /* The verdict for `need` bytes: 0 fits (with 20% headroom of available memory), 1 tight (fits in
  * available memory without headroom), 2 does not fit. */
 int fit_verdict(uint64_t need, uint64_t available);
