@@ -133,6 +133,13 @@ uint64_t kern_matmul_scratch(uint32_t type, int64_t k, int64_t n);
  * split across the pool's threads.  Hot spot of the whole engine. */
 void kern_matmul(kern_pool *pool, const kern_mat *W, const float *X, int64_t n, float *Y,
                  int64_t ldy, void *scratch);
+/* The same with the kernel family chosen by the caller: use_gemm > 0 uses the batched panel
+ * kernels whenever the type has them (any n), 0 never (the 1x1 dot), < 0 when n is large enough
+ * to pay (kern_matmul).  The two families sum in different orders, so a caller that needs a
+ * token's result not to depend on which other tokens share the call picks the family by the
+ * token's role, not by n. */
+void kern_matmul_ex(kern_pool *pool, const kern_mat *W, const float *X, int64_t n, float *Y,
+                    int64_t ldy, void *scratch, int use_gemm);
 
 /* Dequantizes row r of W into out (k floats). */
 void kern_get_row(const kern_mat *W, int64_t r, float *out);

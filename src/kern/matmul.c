@@ -18,6 +18,8 @@
  */
 #include "kern.h"
 
+#include <stdint.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +51,7 @@ typedef struct {
     uint64_t act_row_bytes;
     kern_vec_dot_fn dot;
     kern_gemm_ops gemm;      /* NULL members: no batched kernels for this type */
+    int64_t min_gemm;        /* fewest tokens for the batched kernels */
     kern_from_float_fn quant;
     uint8_t *act_out;
 } matmul_ctx;
@@ -83,7 +86,7 @@ static void dot_task(void *p, int ith, int nth) {
     int64_t lo, hi;
     kern_split(W->m, ROW_TILE, ith, nth, &lo, &hi);
     if (lo >= hi) return;
-    if (c->gemm.gemm && c->n >= GEMM_MIN_TOKENS && gemm_rows(c, lo, hi)) return;
+    if (c->gemm.gemm && c->n >= c->min_gemm && gemm_rows(c, lo, hi)) return;
     const uint8_t *wdata = W->data;
     for (int64_t r0 = lo; r0 < hi; r0 += ROW_TILE) {
         int64_t r1 = r0 + ROW_TILE < hi ? r0 + ROW_TILE : hi;
@@ -100,8 +103,14 @@ static void dot_task(void *p, int ith, int nth) {
 
 void kern_matmul(kern_pool *pool, const kern_mat *W, const float *X, int64_t n, float *Y,
                  int64_t ldy, void *scratch) {
+    kern_matmul_ex(pool, W, X, n, Y, ldy, scratch, -1);
+}
+
+void kern_matmul_ex(kern_pool *pool, const kern_mat *W, const float *X, int64_t n, float *Y,
+                    int64_t ldy, void *scratch, int use_gemm) {
     const kern_ops *ops = kern_best(W->type);
     matmul_ctx c = { .W = W, .X = X, .n = n, .Y = Y, .ldy = ldy, .dot = ops->vec_dot, .gemm = ops->gemm };
+    c.min_gemm = use_gemm < 0 ? GEMM_MIN_TOKENS : use_gemm > 0 ? 1 : INT64_MAX;
     if (ops->vec_dot_type == GGUF_TYPE_F32) {
         c.act = (const uint8_t *)X;
         c.act_row_bytes = (uint64_t)W->k * sizeof(float);

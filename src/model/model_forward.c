@@ -38,6 +38,8 @@ struct model_ctx {
     float *v_cache;  /* (n_layer, S, C, Hkv*d) */
     int64_t *bpos;   /* (T) position of each token of the current pass */
     int32_t *bseq;   /* (T) sequence of each token of the current pass */
+    uint8_t *brole;  /* (T) 1: the token is part of a prompt run (2+ tokens of its sequence in this
+                      * pass), computed with the batched kernels; 0: a lone (decode) token */
     bool *want;      /* (T) model_eval's row selection */
     float *x;        /* (T, D) residual stream */
     float *xn;       /* (T, D) normalised input / projection output */
@@ -152,12 +154,13 @@ model_ctx *model_ctx_new_multi(const model *m, int64_t n_ctx, int n_seq, int64_t
     c->rope_cs = mem_alloc(sizeof(float) * T * hp->n_rot);
     c->bpos = mem_alloc(sizeof(int64_t) * T);
     c->bseq = mem_alloc(sizeof(int32_t) * T);
+    c->brole = mem_alloc((size_t)T);
     c->want = mem_alloc(sizeof(bool) * T);
     c->inv_freq = mem_alloc(sizeof(double) * (size_t)(hp->n_rot / 2));
     c->scores = mem_alloc(sizeof(float) * (size_t)nth * n_ctx);
     c->act = z.act ? mem_alloc(z.act) : NULL;
     if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att ||
-        !c->gate || !c->up || !c->rope_cs || !c->bpos || !c->bseq || !c->want || !c->inv_freq ||
+        !c->gate || !c->up || !c->rope_cs || !c->bpos || !c->bseq || !c->brole || !c->want || !c->inv_freq ||
         !c->scores || (z.act && !c->act)) {
         err_set(err, SEEK_ENOMEM, "out of memory allocating %.1f MiB of KV cache and scratch",
                 (double)(c->kv_bytes + c->scratch_bytes) / (1 << 20));
@@ -189,6 +192,7 @@ void model_ctx_free(model_ctx *c) {
     mem_free(c->rope_cs);
     mem_free(c->bpos);
     mem_free(c->bseq);
+    mem_free(c->brole);
     mem_free(c->want);
     mem_free(c->inv_freq);
     mem_free(c->scores);
@@ -258,6 +262,31 @@ static void add_bias(float *y, const float *b, int64_t T, int64_t n) {
 }
 
 /*
+ * Kernel choice by role, so that a token's result never depends on what else shares its pass: the
+ * batched panel kernels and the 1x1 dot sum in different orders, and a sequence decoded next to
+ * three others must give exactly what it gives alone.  Prompt runs (2+ tokens of one sequence in
+ * the pass) use the panel kernels, lone tokens (decode steps) the 1x1 dot; a matmul over a mixed
+ * pass is done in segments of consecutive tokens with the same role (the scheduler puts decode
+ * tokens first, so usually one or two segments: the weights are read once per segment).
+ */
+static void roles_of(model_ctx *c, int64_t T) {
+    for (int64_t t = 0; t < T; t++) {
+        int64_t same = 0;
+        for (int64_t u = 0; u < T && same < 2; u++) same += c->bseq[u] == c->bseq[t];
+        c->brole[t] = same >= 2;
+    }
+}
+
+static void matmul_by_role(model_ctx *c, const kern_mat *W, const float *X, int64_t T, float *Y, int64_t ldy) {
+    for (int64_t t0 = 0; t0 < T;) {
+        int64_t t1 = t0 + 1;
+        while (t1 < T && c->brole[t1] == c->brole[t0]) t1++;
+        kern_matmul_ex(c->pool, W, X + t0 * W->k, t1 - t0, Y + t0 * ldy, ldy, c->act, c->brole[t0]);
+        t0 = t1;
+    }
+}
+
+/*
  * One pass over T <= n_batch tokens whose positions and sequences are in c->bpos / c->bseq.
  * Outputs, any of them NULL to skip: embd gets every row's final normed hidden state (T rows of
  * D); logits gets one row of V per token with want[t] (all tokens when want is NULL), packed in
@@ -271,6 +300,7 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
                   d = hp->head_dim, qd = H * d, kvd = Hkv * d, half = hp->n_rot / 2;
 
     for (int64_t t = 0; t < T; t++) kern_get_row(&m->tok_embd, tokens[t], c->x + t * D);
+    roles_of(c, T);
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < half; i++) {
             double theta = (double)c->bpos[t] * c->inv_freq[i];
@@ -281,9 +311,9 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const model_layer *L = &m->layers[l];
         for (int64_t t = 0; t < T; t++) kern_rmsnorm(c->xn + t * D, c->x + t * D, L->attn_norm, D, hp->rms_eps);
-        kern_matmul(c->pool, &L->wq, c->xn, T, c->q, qd, c->act);
-        kern_matmul(c->pool, &L->wk, c->xn, T, c->k, kvd, c->act);
-        kern_matmul(c->pool, &L->wv, c->xn, T, c->v, kvd, c->act);
+        matmul_by_role(c, &L->wq, c->xn, T, c->q, qd);
+        matmul_by_role(c, &L->wk, c->xn, T, c->k, kvd);
+        matmul_by_role(c, &L->wv, c->xn, T, c->v, kvd);
         add_bias(c->q, L->bq, T, qd);
         add_bias(c->k, L->bk, T, kvd);
         add_bias(c->v, L->bv, T, kvd);
@@ -299,14 +329,14 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
          * this pass see each other (causally, by position) */
         attn_task_ctx a = { c, l, T };
         kern_pool_run(c->pool, attn_task, &a);
-        kern_matmul(c->pool, &L->wo, c->att, T, c->xn, D, c->act);
+        matmul_by_role(c, &L->wo, c->att, T, c->xn, D);
         kern_add(c->x, c->xn, T * D);
 
         for (int64_t t = 0; t < T; t++) kern_rmsnorm(c->xn + t * D, c->x + t * D, L->ffn_norm, D, hp->rms_eps);
-        kern_matmul(c->pool, &L->w_gate, c->xn, T, c->gate, F, c->act);
-        kern_matmul(c->pool, &L->w_up, c->xn, T, c->up, F, c->act);
+        matmul_by_role(c, &L->w_gate, c->xn, T, c->gate, F);
+        matmul_by_role(c, &L->w_up, c->xn, T, c->up, F);
         kern_swiglu(c->gate, c->up, T * F);
-        kern_matmul(c->pool, &L->w_down, c->gate, T, c->xn, D, c->act);
+        matmul_by_role(c, &L->w_down, c->gate, T, c->xn, D);
         kern_add(c->x, c->xn, T * D);
     }
 
@@ -317,7 +347,9 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
     int64_t rows = 0;
     for (int64_t t = 0; t < T; t++)
         if (!want || want[t]) kern_rmsnorm(c->xn + rows++ * D, c->x + t * D, m->output_norm, D, hp->rms_eps);
-    if (rows) kern_matmul(c->pool, &m->output, c->xn, rows, logits, hp->n_vocab, c->act);
+    /* logits rows always with the 1x1 dot: a sequence's next-token logits must not depend on how
+     * many other sequences asked for theirs in the same pass */
+    if (rows) kern_matmul_ex(c->pool, &m->output, c->xn, rows, logits, hp->n_vocab, c->act, 0);
     return rows;
 }
 
