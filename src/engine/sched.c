@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../store/store.h"
+#include "fit.h"
 #include "sched_impl.h"
 
 #define KEEP_ALIVE_DEFAULT_NS (5ll * 60 * 1000000000ll)
@@ -98,7 +99,7 @@ sched *sched_new(const sched_opts *opts, seek_err *err) {
     s->n_threads = s->o.n_threads > 0 ? s->o.n_threads : n_cores();
     s->mem_limit = s->o.mem_limit;
     if (!s->mem_limit) {
-        uint64_t avail = sys_mem_available();
+        uint64_t avail = fit_available_memory(); /* MemAvailable, capped by $SEEK_MEM_LIMIT */
         s->mem_limit = avail == 0 ? UINT64_MAX : avail > (1ull << 30) ? avail - (1ull << 30) : avail / 2;
     }
     pthread_condattr_t ca;
@@ -374,10 +375,13 @@ static sched_entry *acquire(sched *s, const sched_meta *mt, const char *tmpl, in
     int32_t ctx = num_ctx > 0 ? num_ctx : dflt;
     uint64_t need = sched_estimate_bytes(em, ctx, s->o.num_parallel);
     if (need > s->mem_limit) {
+        char alt[160];
+        fit_suggest(s->mem_limit, ctx, alt, sizeof alt);
         err_set(err, SEEK_ENOMEM,
                 "model '%s' needs %.2f GiB (weights %.2f GiB + KV cache and scratch for %d x %d tokens) but only "
-                "%.2f GiB may be used; lower num_ctx or SEEK_NUM_PARALLEL, or use a smaller model",
-                mt->key, gib(need), gib(em->m->weight_bytes), s->o.num_parallel, ctx, gib(s->mem_limit));
+                "%.2f GiB may be used; lower num_ctx or SEEK_NUM_PARALLEL, or use a smaller model%s%s",
+                mt->key, gib(need), gib(em->m->weight_bytes), s->o.num_parallel, ctx, gib(s->mem_limit),
+                alt[0] ? " such as " : "", alt);
         goto fail;
     }
     pthread_mutex_lock(&s->mu);
