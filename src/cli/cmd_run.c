@@ -85,18 +85,6 @@ static engine_model *load_with_spinner(const char *path, seek_err *err) {
 
 /* ---- parameters --------------------------------------------------------------------------------- */
 
-static int parse_float(const char *name, const char *v, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float f = strtof(v, &end);
-    if (errno || end == v || *end || !(f >= lo && f <= hi)) {
-        fprintf(stderr, "invalid value for %s: '%s' (expected a number from %g to %g)\n", name, v, lo, hi);
-        return -1;
-    }
-    *out = f;
-    return 0;
-}
-
 static int parse_int(const char *name, const char *v, long lo, long hi, long *out) {
     char *end;
     errno = 0;
@@ -121,28 +109,22 @@ static int new_session(run_state *rs) {
 }
 
 int run_set_parameter(run_state *rs, const char *name, const char *value) {
-    sample_params *sp = &rs->params.sample;
     long l;
     int rc = 0;
-    if (!strcmp(name, "temperature")) rc = parse_float(name, value, 0, 100, &sp->temperature);
-    else if (!strcmp(name, "top_p")) rc = parse_float(name, value, 0, 1, &sp->top_p);
-    else if (!strcmp(name, "min_p")) rc = parse_float(name, value, 0, 1, &sp->min_p);
-    else if (!strcmp(name, "repeat_penalty")) rc = parse_float(name, value, 0, 100, &sp->repeat_penalty);
-    else if (!strcmp(name, "presence_penalty")) rc = parse_float(name, value, -100, 100, &sp->presence_penalty);
-    else if (!strcmp(name, "frequency_penalty")) rc = parse_float(name, value, -100, 100, &sp->frequency_penalty);
-    else if (!strcmp(name, "top_k")) {
-        if ((rc = parse_int(name, value, 0, 1 << 30, &l)) == 0) sp->top_k = (int32_t)l;
-    } else if (!strcmp(name, "repeat_last_n")) {
-        if ((rc = parse_int(name, value, -1, 1 << 20, &l)) == 0) sp->repeat_last_n = (int32_t)l;
-    } else if (!strcmp(name, "seed")) {
-        if ((rc = parse_int(name, value, -1, INT32_MAX, &l)) == 0) {
-            sp->has_seed = l >= 0;
-            sp->seed = (uint64_t)l;
+    if (strcmp(name, "num_thread") && strcmp(name, "num_ctx") && strcmp(name, "stop")) {
+        /* a sampling or generation parameter: the engine's table checks name and range */
+        char *end;
+        errno = 0;
+        double d = strtod(value, &end);
+        seek_err err = { 0 };
+        if (errno || end == value || *end) {
+            fprintf(stderr, "invalid value for %s: '%s' (expected a number)\n", name, value);
+            rc = -1;
+        } else if (engine_set_param(&rs->params, name, d, &err) != 0) {
+            if (err.code == SEEK_ENOTFOUND) fprintf(stderr, "Unknown parameter '%s'\n", name);
+            else fprintf(stderr, "%s\n", err.msg);
+            rc = -1;
         }
-    } else if (!strcmp(name, "num_predict")) {
-        if ((rc = parse_int(name, value, -2, 1 << 24, &l)) == 0) rs->params.num_predict = (int32_t)l;
-    } else if (!strcmp(name, "think_budget")) {
-        if ((rc = parse_int(name, value, 0, 1 << 24, &l)) == 0) rs->params.think_budget = (int32_t)l;
     } else if (!strcmp(name, "num_thread")) {
         if ((rc = parse_int(name, value, 1, 1024, &l)) == 0) {
             rs->n_threads = (int)l;
@@ -162,9 +144,6 @@ int run_set_parameter(run_state *rs, const char *name, const char *value) {
         if (!s) return -1;
         rs->stop_store[rs->params.n_stop] = s;
         rs->params.stop[rs->params.n_stop++] = s;
-    } else {
-        fprintf(stderr, "Unknown parameter '%s'\n", name);
-        return -1;
     }
     if (rc == 0) {
         size_t used = strlen(rs->set_params);

@@ -100,6 +100,45 @@ engine_params engine_default_params(const engine_model *em) {
     return p;
 }
 
+static const struct {
+    const char *name;
+    double lo, hi;
+    bool integer;
+} param_defs[] = {
+    { "temperature", 0, 100, false }, { "top_p", 0, 1, false }, { "min_p", 0, 1, false },
+    { "repeat_penalty", 0, 100, false }, { "presence_penalty", -100, 100, false },
+    { "frequency_penalty", -100, 100, false }, { "top_k", 0, 1 << 30, true },
+    { "repeat_last_n", -1, 1 << 20, true }, { "seed", -1, INT32_MAX, true },
+    { "num_predict", -2, 1 << 24, true }, { "think_budget", 0, 1 << 24, true },
+};
+
+int engine_set_param(engine_params *p, const char *name, double v, seek_err *err) {
+    size_t i = 0, n = sizeof param_defs / sizeof param_defs[0];
+    while (i < n && strcmp(param_defs[i].name, name)) i++;
+    if (i == n) return err_set(err, SEEK_ENOTFOUND, "unknown parameter '%s'", name);
+    if (!(v >= param_defs[i].lo && v <= param_defs[i].hi) || (param_defs[i].integer && v != (double)(int64_t)v))
+        return err_set(err, SEEK_EINVAL, "invalid value for %s: %.10g (expected %s from %.10g to %.10g)", name, v,
+                       param_defs[i].integer ? "an integer" : "a number", param_defs[i].lo, param_defs[i].hi);
+    sample_params *sp = &p->sample;
+    switch (i) {
+    case 0: sp->temperature = (float)v; break;
+    case 1: sp->top_p = (float)v; break;
+    case 2: sp->min_p = (float)v; break;
+    case 3: sp->repeat_penalty = (float)v; break;
+    case 4: sp->presence_penalty = (float)v; break;
+    case 5: sp->frequency_penalty = (float)v; break;
+    case 6: sp->top_k = (int32_t)v; break;
+    case 7: sp->repeat_last_n = (int32_t)v; break;
+    case 8:
+        sp->has_seed = v >= 0;
+        sp->seed = v >= 0 ? (uint64_t)v : 0;
+        break;
+    case 9: p->num_predict = (int32_t)v; break;
+    case 10: p->think_budget = (int32_t)v; break;
+    }
+    return 0;
+}
+
 /* ---- sessions ------------------------------------------------------------------------------- */
 
 struct engine_session {

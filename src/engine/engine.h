@@ -59,6 +59,13 @@ typedef struct engine_params {
 } engine_params;
 
 engine_params engine_default_params(const engine_model *em);
+
+/* Sets one sampling or generation parameter by its Modelfile / Ollama option name (temperature,
+ * top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty, top_k, repeat_last_n, seed,
+ * num_predict, think_budget), checking its range (and that integer parameters get integers).
+ * Returns 0; -1 with SEEK_ENOTFOUND for another name, SEEK_EINVAL for a bad value.  One table for
+ * `seek run`'s /set parameter and the scheduler's Modelfile defaults. */
+int engine_set_param(engine_params *p, const char *name, double value, seek_err *err);
 extern const char *const ENGINE_DEFAULT_BRIDGE;
 
 typedef struct engine_stats {

@@ -144,26 +144,11 @@ uint64_t sched_estimate_bytes(const engine_model *em, int32_t num_ctx, int num_p
 
 /* ---- names -> metadata -------------------------------------------------------------------- */
 
-/* Sets one Modelfile PARAMETER on p (the names and bounds of `seek run`'s /set parameter);
- * others (num_ctx, num_thread, ...) are the scheduler's business or ignored. */
+/* Sets one Modelfile PARAMETER on p (engine_set_param's names and bounds, shared with `seek run`);
+ * values out of range and other names (num_ctx, num_thread, ...) are left to the scheduler or
+ * ignored. */
 static void apply_param(engine_params *p, const char *key, const json_t *v) {
-    sample_params *sp = &p->sample;
-    if (!json_is_number(v)) return;
-    double d = json_number_value(v);
-    bool in01 = d >= 0 && d <= 1;
-    if (!strcmp(key, "temperature") && d >= 0 && d <= 100) sp->temperature = (float)d;
-    else if (!strcmp(key, "top_p") && in01) sp->top_p = (float)d;
-    else if (!strcmp(key, "min_p") && in01) sp->min_p = (float)d;
-    else if (!strcmp(key, "repeat_penalty") && d >= 0 && d <= 100) sp->repeat_penalty = (float)d;
-    else if (!strcmp(key, "presence_penalty") && d >= -100 && d <= 100) sp->presence_penalty = (float)d;
-    else if (!strcmp(key, "frequency_penalty") && d >= -100 && d <= 100) sp->frequency_penalty = (float)d;
-    else if (!strcmp(key, "top_k") && d >= 0 && d <= (1 << 30)) sp->top_k = (int32_t)d;
-    else if (!strcmp(key, "repeat_last_n") && d >= -1 && d <= (1 << 20)) sp->repeat_last_n = (int32_t)d;
-    else if (!strcmp(key, "seed") && d >= -1 && d <= INT32_MAX) {
-        sp->has_seed = d >= 0;
-        sp->seed = d >= 0 ? (uint64_t)d : 0;
-    } else if (!strcmp(key, "num_predict") && d >= -2 && d <= (1 << 24)) p->num_predict = (int32_t)d;
-    else if (!strcmp(key, "think_budget") && d >= 0 && d <= (1 << 24)) p->think_budget = (int32_t)d;
+    if (json_is_number(v)) (void)engine_set_param(p, key, json_number_value(v), NULL);
 }
 
 static sched_meta *meta_new(const char *key, store_model *sm, seek_err *err) {
