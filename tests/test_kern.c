@@ -12,6 +12,7 @@
  * ISAs that are absent (or present but without kernels in this build) are reported, not tested.
  * All data come from a fixed-seed PRNG.
  */
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -265,6 +266,46 @@ static void test_to_float(int isa, uint32_t type, kern_to_float_fn fast) {
     free(a), free(b), free(x);
 }
 
+/* ---- axpy (the KV cache types) ------------------------------------------------------- */
+
+/* y += a * x: the fast kernel fuses the multiply-add (one rounding) where the reference rounds
+ * twice, so each element may differ by an ulp of |a * x| + |y|; a wrong scale, block or lane
+ * order is off by far more. */
+static void test_axpy(int isa, uint32_t type, kern_axpy_fn fast) {
+    const kern_type_traits *t = kern_traits(type);
+    const int64_t unit = t->blck == 1 ? 32 : t->blck;
+    const int64_t nmax = 33 * unit + 31;
+    float *xf = malloc((size_t)nmax * sizeof(float)), *ya = malloc((size_t)nmax * sizeof(float)),
+          *yb = malloc((size_t)nmax * sizeof(float)), *deq = malloc((size_t)nmax * sizeof(float));
+    uint8_t *x = malloc((size_t)(nmax / t->blck + 1) * t->type_size);
+    int worst = 0;
+    for (size_t c = 0; c < sizeof block_counts / sizeof block_counts[0]; c++) {
+        for (int extra = 0; extra < 2; extra++) {
+            if (extra && t->blck != 1) continue;
+            const int64_t n = block_counts[c] * unit + (extra ? 1 + (int64_t)(rng_u64() % 31) : 0);
+            fill_floats(xf, n);
+            t->from_float(xf, x, n);
+            t->to_float(x, deq, n);
+            fill_floats(ya, n);
+            memcpy(yb, ya, (size_t)n * sizeof(float));
+            const float a = rng_sym() * 3.0f;
+            t->axpy(n, ya, a, x);
+            fast(n, yb, a, x);
+            for (int64_t i = 0; i < n; i++) {
+                double tol = 4 * FLT_EPSILON * (fabs((double)a * deq[i]) + fabs((double)ya[i]) + 1e-30);
+                if (fabs((double)ya[i] - yb[i]) > tol) {
+                    worst++;
+                    CHECK(0, "%s %s axpy n=%lld element %lld: %g vs reference %g", kern_isa_name(isa), t->name,
+                          (long long)n, (long long)i, yb[i], ya[i]);
+                    break;
+                }
+            }
+        }
+    }
+    printf("  %-6s %-5s axpy: %d mismatching rows\n", kern_isa_name(isa), t->name, worst);
+    free(xf), free(ya), free(yb), free(deq), free(x);
+}
+
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 static void test_dispatch(void) {
@@ -351,6 +392,10 @@ int main(void) {
                 if (tr->from_float) test_from_float(isa, t, o->from_float), n_kernels++;
             }
             if (o->to_float) test_to_float(isa, t, o->to_float), n_kernels++;
+            if (o->axpy) {
+                CHECK(tr->axpy != NULL, "%s has a fast axpy but no reference", tr->name);
+                if (tr->axpy) test_axpy(isa, t, o->axpy), n_kernels++;
+            }
         }
         printf("%s: %d kernels tested\n", kern_isa_name(isa), n_kernels);
     }

@@ -182,6 +182,8 @@ static void best_once_fn(void) {
             if (!o->vec_dot) o->vec_dot = fast->vec_dot;
             if (!o->from_float) o->from_float = fast->from_float;
             if (!o->to_float) o->to_float = fast->to_float;
+            if (!o->axpy) o->axpy = fast->axpy;
+            if (!o->dot_f32) o->dot_f32 = fast->dot_f32;
         }
         o->vec_dot_type = tr->vec_dot_type;
         if (fine && kern_q8_16_dot_ref[t]) {
@@ -198,6 +200,8 @@ static void best_once_fn(void) {
         if (!o->vec_dot) o->vec_dot = tr->vec_dot;
         if (!o->from_float) o->from_float = tr->from_float;
         if (!o->to_float) o->to_float = tr->to_float;
+        if (!o->axpy) o->axpy = tr->axpy;
+        if (!o->dot_f32) o->dot_f32 = tr->dot_f32;
         best_known[t] = true;
     }
 }

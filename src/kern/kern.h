@@ -27,6 +27,9 @@ typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *x, const void *
 typedef void (*kern_to_float_fn)(const void *x, float *y, int64_t n);
 /* from_float: quantize n floats (a multiple of the block size). */
 typedef void (*kern_from_float_fn)(const float *x, void *y, int64_t n);
+/* axpy: y[i] += a * x[i] over n elements of a row x of the type (n a multiple of the block
+ * size): the attention's weighted sum over cached V rows. */
+typedef void (*kern_axpy_fn)(int64_t n, float *y, float a, const void *x);
 
 /*
  * The prompt-processing (batched matmul) kernel pair, optional per type and ISA.  A "panel" is
@@ -56,6 +59,9 @@ typedef struct kern_type_traits {
     kern_from_float_fn from_float; /* scalar reference quantizer; NULL if unsupported */
     kern_vec_dot_fn vec_dot;       /* scalar reference; NULL for activation-only types */
     uint32_t vec_dot_type;         /* activation format for vec_dot */
+    /* the KV cache types (F32, F16, Q8_0) only, NULL elsewhere; scalar references: */
+    kern_axpy_fn axpy;       /* y += a * row */
+    kern_vec_dot_fn dot_f32; /* dot of a row with floats (vec_dot itself where vec_dot_type is F32) */
 } kern_type_traits;
 
 /* The reference (scalar) traits of a type; NULL if seek cannot compute with it. */
@@ -74,6 +80,8 @@ typedef struct kern_ops {
     uint32_t vec_dot_type;
     kern_from_float_fn from_float; /* for activation types (Q8_0, Q8_1, Q8_K) */
     kern_to_float_fn to_float;
+    kern_axpy_fn axpy;       /* KV cache types: y += a * row */
+    kern_vec_dot_fn dot_f32; /* KV cache types: dot of a row with floats */
     /* kern_best() only: the batched kernels for vec_dot_type activations; both NULL where
      * absent (then kern_matmul runs vec_dot per row and token). */
     kern_gemm_ops gemm;

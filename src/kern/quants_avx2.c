@@ -101,6 +101,49 @@ static void to_float_f16(const void *vx, float *y, int64_t n) {
     for (; i < n; i++) y[i] = f16f(x[i]);
 }
 
+/* y += a * x for the KV cache types: the attention's sum over cached V rows */
+static void axpy_f32(int64_t n, float *y, float a, const void *vx) {
+    const float *x = vx;
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void axpy_f16(int64_t n, float *y, float a, const void *vx) {
+    const f16_t *x = vx;
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16x8(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * f16f(x[i]);
+}
+
+static void axpy_q8_0(int64_t n, float *y, float a, const void *vx) {
+    const block_q8_0 *x = vx;
+    for (int64_t b = 0; b < n / QK8_0; b++, y += QK8_0) {
+        const __m256 ad = _mm256_set1_ps(a * f16f(x[b].d));
+        for (int j = 0; j < QK8_0; j += 8) {
+            __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + j))));
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(ad, q, _mm256_loadu_ps(y + j)));
+        }
+    }
+}
+
+static void dot_q8_0_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const float *y = vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK8_0; b++, y += QK8_0) {
+        __m256 p = _mm256_setzero_ps();
+        for (int j = 0; j < QK8_0; j += 8) {
+            __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + j))));
+            p = _mm256_fmadd_ps(q, _mm256_loadu_ps(y + j), p);
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16f(x[b].d)), p, acc);
+    }
+    *s = hsum_ps(acc);
+}
+
 static void to_float_bf16(const void *vx, float *y, int64_t n) {
     const bf16_t *x = vx;
     int64_t i = 0;
@@ -552,14 +595,14 @@ static void from_float_q8_K(const float *x, void *vy, int64_t n) {
 
 /* ---- the table --------------------------------------------------------------------- */
 
-static const kern_ops ops_f32 = { .vec_dot = vec_dot_f32 };
-static const kern_ops ops_f16 = { .vec_dot = vec_dot_f16_f32, .to_float = to_float_f16 };
+static const kern_ops ops_f32 = { .vec_dot = vec_dot_f32, .axpy = axpy_f32, .dot_f32 = vec_dot_f32 };
+static const kern_ops ops_f16 = { .vec_dot = vec_dot_f16_f32, .to_float = to_float_f16, .axpy = axpy_f16, .dot_f32 = vec_dot_f16_f32 };
 static const kern_ops ops_bf16 = { .vec_dot = vec_dot_bf16_f32, .to_float = to_float_bf16 };
 static const kern_ops ops_q4_0 = { .vec_dot = vec_dot_q4_0_q8_0 };
 static const kern_ops ops_q4_1 = { .vec_dot = vec_dot_q4_1_q8_1 };
 static const kern_ops ops_q5_0 = { .vec_dot = vec_dot_q5_0_q8_0 };
 static const kern_ops ops_q5_1 = { .vec_dot = vec_dot_q5_1_q8_1 };
-static const kern_ops ops_q8_0 = { .vec_dot = vec_dot_q8_0_q8_0, .from_float = from_float_q8_0 };
+static const kern_ops ops_q8_0 = { .vec_dot = vec_dot_q8_0_q8_0, .from_float = from_float_q8_0, .axpy = axpy_q8_0, .dot_f32 = dot_q8_0_f32 };
 static const kern_ops ops_q8_1 = { .from_float = from_float_q8_1 };
 static const kern_ops ops_q2_K = { .vec_dot = vec_dot_q2_K_q8_K };
 static const kern_ops ops_q3_K = { .vec_dot = vec_dot_q3_K_q8_K };

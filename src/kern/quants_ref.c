@@ -102,6 +102,16 @@ static void f16_vec_dot(int64_t n, float *s, const void *vx, const void *vy) {
     *s = (float)sum;
 }
 
+/* y += a * x for the KV cache types (the attention's sum over cached V rows) */
+static void f32_axpy(int64_t n, float *y, float a, const void *vx) {
+    const float *x = vx;
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+static void f16_axpy(int64_t n, float *y, float a, const void *vx) {
+    const f16_t *x = vx;
+    for (int64_t i = 0; i < n; i++) y[i] += a * f16_lut(x[i]);
+}
+
 static void bf16_to_float(const void *vx, float *y, int64_t n) {
     const bf16_t *x = vx;
     for (int64_t i = 0; i < n; i++) y[i] = bf16_to_f32(x[i]);
@@ -340,6 +350,28 @@ static void q8_0_from_float(const float *x, void *vy, int64_t n) {
         y[i].d = f32_to_f16(d);
         for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)kq_round_away(x[j] * id, 127);
     }
+}
+
+static void q8_0_axpy(int64_t n, float *y, float a, const void *vx) {
+    const block_q8_0 *x = vx;
+    for (int64_t i = 0; i < n / QK8_0; i++, y += QK8_0) {
+        float ad = a * f16_lut(x[i].d);
+        for (int j = 0; j < 32; j++) y[j] += ad * (float)x[i].qs[j];
+    }
+}
+
+/* A Q8_0 row against float values (the query of attention over a Q8_0 K cache): the query is not
+ * quantized, so the cache's rounding is the only error added. */
+static void q8_0_dot_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const float *y = vy;
+    double sum = 0;
+    for (int64_t i = 0; i < n / QK8_0; i++, y += QK8_0) {
+        double b = 0;
+        for (int j = 0; j < 32; j++) b += (double)x[i].qs[j] * y[j];
+        sum += (double)f16_lut(x[i].d) * b;
+    }
+    *s = (float)sum;
 }
 
 static void q8_0_vec_dot(int64_t n, float *s, const void *vx, const void *vy) {
@@ -1034,15 +1066,21 @@ static void q8_K_from_float(const float *x, void *vy, int64_t n) {
     [GGUF_TYPE_##T] = { .name = nm, .blck = blk, .type_size = size, .to_float = pre##_to_float,     \
                         .from_float = pre##_from_float, .vec_dot = dot, .vec_dot_type = GGUF_TYPE_##dot_type }
 
+/* a KV cache type: a row with axpy and dot_f32 as well */
+#define KV_ROW(T, nm, blk, size, pre, dot, dot_type, kv_dot)                                                \
+    [GGUF_TYPE_##T] = { .name = nm, .blck = blk, .type_size = size, .to_float = pre##_to_float,     \
+                        .from_float = pre##_from_float, .vec_dot = dot, .vec_dot_type = GGUF_TYPE_##dot_type, \
+                        .axpy = pre##_axpy, .dot_f32 = kv_dot }
+
 static const kern_type_traits kq_traits[GGUF_TYPE_COUNT] = {
-    ROW(F32, "f32", 1, sizeof(float), f32, f32_vec_dot, F32),
-    ROW(F16, "f16", 1, sizeof(f16_t), f16, f16_vec_dot, F32),
+    KV_ROW(F32, "f32", 1, sizeof(float), f32, f32_vec_dot, F32, f32_vec_dot),
+    KV_ROW(F16, "f16", 1, sizeof(f16_t), f16, f16_vec_dot, F32, f16_vec_dot),
     ROW(BF16, "bf16", 1, sizeof(bf16_t), bf16, bf16_vec_dot, F32),
     ROW(Q4_0, "q4_0", QK4_0, sizeof(block_q4_0), q4_0, q4_0_vec_dot, Q8_0),
     ROW(Q4_1, "q4_1", QK4_1, sizeof(block_q4_1), q4_1, q4_1_vec_dot, Q8_1),
     ROW(Q5_0, "q5_0", QK5_0, sizeof(block_q5_0), q5_0, q5_0_vec_dot, Q8_0),
     ROW(Q5_1, "q5_1", QK5_1, sizeof(block_q5_1), q5_1, q5_1_vec_dot, Q8_1),
-    ROW(Q8_0, "q8_0", QK8_0, sizeof(block_q8_0), q8_0, q8_0_vec_dot, Q8_0),
+    KV_ROW(Q8_0, "q8_0", QK8_0, sizeof(block_q8_0), q8_0, q8_0_vec_dot, Q8_0, q8_0_dot_f32),
     ROW(Q8_1, "q8_1", QK8_1, sizeof(block_q8_1), q8_1, NULL, Q8_1),
     ROW(Q2_K, "q2_K", QK_K, sizeof(block_q2_K), q2_K, q2_K_vec_dot, Q8_K),
     ROW(Q3_K, "q3_K", QK_K, sizeof(block_q3_K), q3_K, q3_K_vec_dot, Q8_K),
@@ -1057,6 +1095,7 @@ static const kern_type_traits kq_traits[GGUF_TYPE_COUNT] = {
 };
 
 #undef ROW
+#undef KV_ROW
 
 const kern_type_traits *kern_traits(uint32_t type) {
     if (type >= GGUF_TYPE_COUNT || kq_traits[type].name == NULL) return NULL;
