@@ -9,6 +9,7 @@
  * The measured side (predicted memory vs peak RSS, predicted vs measured speed) is bench/fit_check.py.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -74,7 +75,7 @@ static void test_memory_formula(void) {
     const fit_shape *s = fit_catalog(0); /* 1.5b: 28 layers, 2 KV heads of 128 */
     fit_memory a = fit_estimate_memory(s, 1000000000ull, 2048, 1);
     fit_memory b = fit_estimate_memory(s, 1000000000ull, 4096, 1);
-    uint64_t kv_per_pos = 2ull * 28 * 2 * 128 * 4; /* K and V, layers, KV width, F32 */
+    uint64_t kv_per_pos = 2ull * 28 * 2 * 128 * 2; /* K and V, layers, KV width, F16 (the default) */
     CHECK(b.kv - a.kv == kv_per_pos * 2048, "KV grows by %llu bytes a position", (unsigned long long)kv_per_pos);
     CHECK(a.total == a.weights + a.kv + a.scratch + a.overhead, "total is the sum of its parts");
     fit_memory p = fit_estimate_memory(s, 1000000000ull, 2048, 4);
@@ -92,6 +93,7 @@ static void test_memory_formula(void) {
 }
 
 int main(void) {
+    unsetenv("SEEK_KV_CACHE_TYPE"); /* the default cache type, F16 */
     base_init();
     test_fixture_sizes();
     test_catalog_sizes();

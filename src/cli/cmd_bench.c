@@ -1,7 +1,10 @@
 /*
- * cmd_bench.c - `seek bench MODEL [-p N] [-n N] [-t T] [-r R] [--json]`: prompt processing
- * (pp: N tokens in one batched pass) and generation (tg: N tokens one at a time) speed, in the
- * manner of llama-bench, next to this machine's measured memory bandwidth.
+ * cmd_bench.c - `seek bench MODEL [-p N] [-n N] [-t T] [-r R] [--ttft N] [--json]`: prompt
+ * processing (pp: N tokens in one batched pass) and generation (tg: N tokens one at a time)
+ * speed, in the manner of llama-bench, next to this machine's measured memory bandwidth; load
+ * time, resident memory and KV cache size; with --ttft, the time to the first token of an
+ * N-token prompt (evaluated in passes of 512 as `seek run` and the server do, then one greedy
+ * pick from the logits).
  *
  * The decode bound: generating one token reads every weight byte once (except the embedding
  * table, of which one row is read) plus the KV cache so far; bandwidth / bytes-per-token is
@@ -33,14 +36,44 @@ static void human_bytes(double b, char *buf, size_t cap) {
     else snprintf(buf, cap, "%.2f MiB", b / (1024.0 * 1024));
 }
 
+/* Milliseconds from an empty context to the first generated token of an n-token prompt: the
+ * prompt in passes of up to 512 tokens (as the engine runs prompts), then the greedy pick.  The
+ * context is made before the clock starts, as a loaded model's is.  -1 with err on failure. */
+static volatile int32_t first_token;
+
+static double time_to_first_token(const model *m, long n, int threads, seek_err *err) {
+    const int64_t V = m->hp.n_vocab;
+    model_ctx *c = model_ctx_new(m, n + 1, n < 512 ? n : 512, threads, err);
+    int32_t *tokens = malloc(sizeof(int32_t) * (size_t)n);
+    float *logits = malloc(sizeof(float) * (size_t)V);
+    double ms = -1;
+    if (c && tokens && logits) {
+        fill_tokens(tokens, n, V, 7);
+        uint64_t t0 = time_now_ns();
+        if (model_eval(c, tokens, n, 0, logits, false, err) == 0) {
+            int64_t best = 0;
+            for (int64_t i = 1; i < V; i++)
+                if (logits[i] > logits[best]) best = i;
+            ms = (double)(time_now_ns() - t0) / 1e6;
+            first_token = (int32_t)best; /* kept, so the pick is not optimised away */
+        }
+    } else if (c) {
+        err_set(err, SEEK_ENOMEM, "out of memory");
+    }
+    model_ctx_free(c);
+    free(tokens);
+    free(logits);
+    return ms;
+}
+
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL;
-    long pp = 512, tg = 128, reps = 1, threads = sysconf(_SC_NPROCESSORS_ONLN);
+    long pp = 512, tg = 128, reps = 1, ttft = 0, threads = sysconf(_SC_NPROCESSORS_ONLN);
     bool json = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long *dst = !strcmp(a, "-p") ? &pp : !strcmp(a, "-n") ? &tg : !strcmp(a, "-t") ? &threads
-                  : !strcmp(a, "-r") ? &reps : NULL;
+                  : !strcmp(a, "-r") ? &reps : !strcmp(a, "--ttft") ? &ttft : NULL;
         if (dst) {
             if ((*dst = cli_parse_count(a, v, 1 << 20)) < 0) return 2;
             i++;
@@ -54,7 +87,7 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     if (!model_path) {
-        fprintf(stderr, "usage: seek bench MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--json]\n");
+        fprintf(stderr, "usage: seek bench MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--ttft N] [--json]\n");
         return 2;
     }
 
@@ -112,21 +145,34 @@ int cmd_bench(int argc, char **argv) {
      * unless it doubles as the output matrix; plus the KV cache at the average position */
     uint64_t embd_bytes = (uint64_t)m->tok_embd.m * m->tok_embd.row_bytes;
     uint64_t per_token = m->tied_output ? m->weight_bytes : m->weight_bytes - embd_bytes + m->tok_embd.row_bytes;
-    per_token += (uint64_t)(tg / 2) * 2 * (uint64_t)hp->n_layer * (uint64_t)(hp->n_head_kv * hp->head_dim) * sizeof(float);
+    per_token += (uint64_t)(tg / 2) * 2 * (uint64_t)hp->n_layer *
+                 model_kv_row_bytes(model_ctx_kv_type(c), hp->n_head_kv * hp->head_dim);
     kern_pool *bw_pool = kern_pool_new((int)threads, &err);
     double bw = bw_pool ? kern_measure_bandwidth(bw_pool, 1ull << 30, 5) : 0.0;
     kern_pool_free(bw_pool);
     double bound = bw > 0 ? bw * 1e9 / (double)per_token : 0;
     uint64_t rss = sys_rss_bytes();
+    uint64_t kv_bytes = model_ctx_kv_bytes(c);
+    const char *kv_name = kern_traits(model_ctx_kv_type(c))->name;
+    model_ctx_free(c);
+    double ttft_ms = ttft > 0 ? time_to_first_token(m, ttft, (int)threads, &err) : 0;
+    if (ttft_ms < 0) {
+        fprintf(stderr, "seek bench: --ttft %ld: %s\n", ttft, err.msg);
+        model_close(m);
+        free(tokens);
+        free(logits);
+        return 1;
+    }
 
     if (json) {
         printf("{\"pp_tokens\":%ld,\"pp_tps\":%.3f,\"tg_tokens\":%ld,\"tg_tps\":%.3f,\"threads\":%ld,"
                "\"isa\":\"%s\",\"model_bytes\":%llu,\"bytes_per_token\":%llu,\"mem_bw_gbs\":%.2f,"
-               "\"tg_bw_fraction\":%.4f,\"load_ms\":%.1f,\"rss_bytes\":%llu,\"kv_bytes\":%llu}\n",
+               "\"tg_bw_fraction\":%.4f,\"load_ms\":%.1f,\"rss_bytes\":%llu,\"kv_bytes\":%llu,"
+               "\"kv_type\":\"%s\",\"ttft_tokens\":%ld,\"ttft_ms\":%.1f}\n",
                pp, pp_best, tg, tg_best, threads, kern_isa_name(kern_active_isa()),
                (unsigned long long)m->weight_bytes, (unsigned long long)per_token, bw,
                bound > 0 ? tg_best / bound : 0.0, load_ms, (unsigned long long)rss,
-               (unsigned long long)model_ctx_kv_bytes(c));
+               (unsigned long long)kv_bytes, kv_name, ttft, ttft_ms);
     } else {
         char size[32];
         human_bytes((double)m->weight_bytes, size, sizeof size);
@@ -139,10 +185,10 @@ int cmd_bench(int argc, char **argv) {
         printf("\nmemory bandwidth (measured, %ld threads): %.1f GB/s\n", threads, bw);
         printf("bytes read per generated token: %.1f MB -> decode bound %.2f t/s; tg reaches %.0f%% of it\n",
                (double)per_token / 1e6, bound, bound > 0 ? 100.0 * tg_best / bound : 0.0);
-        printf("load %.1f ms, resident memory %.1f MiB (KV cache %.1f MiB)\n", load_ms,
-               (double)rss / (1 << 20), (double)model_ctx_kv_bytes(c) / (1 << 20));
+        printf("load %.1f ms, resident memory %.1f MiB (KV cache %.1f MiB, %s)\n", load_ms,
+               (double)rss / (1 << 20), (double)kv_bytes / (1 << 20), kv_name);
+        if (ttft > 0) printf("time to first token of a %ld-token prompt: %.0f ms\n", ttft, ttft_ms);
     }
-    model_ctx_free(c);
     model_close(m);
     free(tokens);
     free(logits);

@@ -136,6 +136,11 @@ int cmd_fit(int argc, char **argv) {
         json_t *o = json_pack("{s:I,s:I,s:i,s:s,s:f,s:i,s:i,s:[]}", "mem_total", (json_int_t)fm.mem_total,
                               "mem_available", (json_int_t)fm.mem_available, "cores", fm.n_cores, "isa", fm.isa,
                               "bandwidth_gbs", fm.bw_gbs, "ctx", (int)ctx, "parallel", (int)par, "models");
+        json_t *kerns = json_array();
+        for (int i = 0; i < fm.n_kern; i++)
+            json_array_append_new(kerns, json_pack("{s:s,s:f,s:f}", "type", gguf_type_name(fm.kern[i].type),
+                                                   "matvec_gbs", fm.kern[i].gbs, "batch64_gflops", fm.kern[i].gflops));
+        json_object_set_new(o, "kernels", kerns);
         json_t *arr = json_object_get(o, "models");
         for (int i = 0; i < n; i++)
             json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:f,s:f}", "name", rows[i].name, "quant",

@@ -122,24 +122,15 @@ sched *sched_new(const sched_opts *opts, seek_err *err) {
 /* ---- memory estimate ----------------------------------------------------------------------- */
 
 /*
- * weights (every tensor byte of the file: mapped, and all read while generating)
- * + model_ctx_estimate_bytes (KV cache 2 x layers x num_parallel x num_ctx x Hkv*d x 4 bytes,
- *   plus pass scratch for SCHED_N_BATCH tokens and per-thread attention scores)
- * + the worker's buffers: a logits row per sequence (V x 4), each slot's cached ids (num_ctx x 4),
- *   a sampler per running sequence (about 24 bytes per vocabulary entry), and the embedding
- *   rows of one pass (SCHED_N_BATCH x D x 4).
+ * One formula for memory, shared with `seek fit` (fit_estimate_memory): resident weights + KV
+ * cache of num_parallel sequences in the cache type + one pass's scratch + per sequence a logits
+ * row, a sampler and its token ids + the vocabulary and process overhead.
  */
 uint64_t sched_estimate_bytes(const engine_model *em, int32_t num_ctx, int num_parallel) {
     const model *m = em->m;
-    const uint64_t V = (uint64_t)m->hp.n_vocab, D = (uint64_t)m->hp.n_embd;
-    if (num_parallel < 1) num_parallel = 1;
     if (num_ctx <= 0) num_ctx = m->hp.n_ctx_train > 0 && m->hp.n_ctx_train < 4096 ? (int32_t)m->hp.n_ctx_train : 4096;
-    uint64_t P = (uint64_t)num_parallel;
-    uint64_t bytes = m->weight_bytes;
-    bytes += model_ctx_estimate_bytes(m, num_ctx, num_parallel, SCHED_N_BATCH, n_cores());
-    bytes += P * (V * sizeof(float) + (uint64_t)num_ctx * sizeof(int32_t) + 24 * V);
-    bytes += SCHED_N_BATCH * D * sizeof(float);
-    return bytes;
+    fit_shape s = fit_shape_of(m, "");
+    return fit_estimate_memory(&s, fit_resident_bytes(m), num_ctx, num_parallel).total;
 }
 
 /* ---- names -> metadata -------------------------------------------------------------------- */

@@ -93,8 +93,18 @@ uint64_t model_ctx_scratch_bytes(const model_ctx *c);
 int64_t model_ctx_n_ctx(const model_ctx *c); /* positions per sequence */
 int model_ctx_n_seq(const model_ctx *c);
 int64_t model_ctx_n_batch(const model_ctx *c);
+/*
+ * The KV cache's element type (a GGUF type id): $SEEK_KV_CACHE_TYPE = f16 (the default), q8_0
+ * (34 bytes per 32 values, about half of f16; needs head_dim to be a multiple of 32, else f16 is
+ * used) or f32.  An unknown value is warned about once and f16 used.  Read once per process.
+ */
+uint32_t model_kv_type(int64_t head_dim);
+/* Bytes of one position's K (or V) vector of n elements in type: n / block x block bytes. */
+uint64_t model_kv_row_bytes(uint32_t type, int64_t n);
+uint32_t model_ctx_kv_type(const model_ctx *c);
+
 /* Bytes model_ctx_new_multi would allocate (KV cache + scratch) with these arguments:
- *   KV      = 2 (K and V) x n_layer x n_seq x n_ctx x Hkv*d x 4 (F32)
+ *   KV      = 2 (K and V) x n_layer x n_seq x n_ctx x model_kv_row_bytes(model_kv_type, Hkv*d)
  *   scratch = n_batch x (2D + 2 H*d + 2 Hkv*d + 2F + n_rot) x 4 + n_batch x 13 (positions, ...)
  *           + n_threads x n_ctx x 4 (attention scores) + quantized activations of n_batch rows
  * 0 for sizes out of range. */

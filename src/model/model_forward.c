@@ -19,14 +19,20 @@
  * row's arithmetic is the same whatever else is in the batch, so a sequence gets bit-identical
  * results alone or batched.
  *
- * Memory: the KV cache (F32, [layer][sequence][position][Hkv*d] for K and for V) and all scratch
- * are allocated once in model_ctx_new_multi; the eval functions allocate nothing.
+ * Memory: the KV cache ([layer][sequence][position][Hkv*d] for K and for V, in F16 by default,
+ * Q8_0 or F32 by $SEEK_KV_CACHE_TYPE) and all scratch are allocated once in model_ctx_new_multi;
+ * the eval functions allocate nothing.  Each position's K and V vectors are converted to the cache
+ * type as they are stored; attention then takes the type's dot product with the float query
+ * (dot_f32: the query is not quantized, so the cache's rounding is the only error added) and adds
+ * the V rows with the type's axpy, so a cached vector is never expanded to floats in memory.
  */
 #include "model.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct model_ctx {
     const model *m;
@@ -34,8 +40,12 @@ struct model_ctx {
     int64_t n_ctx;   /* C: positions the cache holds per sequence */
     int64_t n_seq;   /* S: sequences */
     int64_t n_batch; /* largest T per pass */
-    float *k_cache;  /* (n_layer, S, C, Hkv*d) */
-    float *v_cache;  /* (n_layer, S, C, Hkv*d) */
+    uint32_t kv_type;      /* cache element type (F16, Q8_0, F32) */
+    uint64_t kv_row;       /* bytes of one position's Hkv*d vector */
+    uint64_t kv_head;      /* bytes of one head's d values within it */
+    const kern_ops *kv_ops;/* the cache type's dot_f32, axpy and from_float */
+    uint8_t *k_cache;      /* (n_layer, S, C, kv_row bytes) */
+    uint8_t *v_cache;      /* (n_layer, S, C, kv_row bytes) */
     int64_t *bpos;   /* (T) position of each token of the current pass */
     int32_t *bseq;   /* (T) sequence of each token of the current pass */
     uint8_t *brole;  /* (T) 1: the token is part of a prompt run (2+ tokens of its sequence in this
@@ -60,8 +70,37 @@ static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
 /* What a context allocates, computed in one place for model_ctx_new_multi and
  * model_ctx_estimate_bytes so the estimate cannot drift from the allocation. */
+/* ---- KV cache type ---------------------------------------------------------------------------- */
+
+static uint32_t kv_type_env = GGUF_TYPE_F16;
+static pthread_once_t kv_type_once = PTHREAD_ONCE_INIT;
+
+static void kv_type_read(void) {
+    const char *env = getenv("SEEK_KV_CACHE_TYPE");
+    if (!env || !*env || !strcasecmp(env, "f16")) kv_type_env = GGUF_TYPE_F16;
+    else if (!strcasecmp(env, "q8_0")) kv_type_env = GGUF_TYPE_Q8_0;
+    else if (!strcasecmp(env, "f32")) kv_type_env = GGUF_TYPE_F32;
+    else log_warn("SEEK_KV_CACHE_TYPE=%s is not f16, q8_0 or f32; using f16", env);
+}
+
+uint32_t model_kv_type(int64_t head_dim) {
+    pthread_once(&kv_type_once, kv_type_read);
+    const kern_type_traits *tr = kern_traits(kv_type_env);
+    if (head_dim % tr->blck != 0) return GGUF_TYPE_F16; /* a head must be whole blocks */
+    return kv_type_env;
+}
+
+uint64_t model_kv_row_bytes(uint32_t type, int64_t n) {
+    const kern_type_traits *tr = kern_traits(type);
+    return (uint64_t)(n / tr->blck) * tr->type_size;
+}
+
+uint32_t model_ctx_kv_type(const model_ctx *c) { return c->kv_type; }
+
+/* ---- sizes ------------------------------------------------------------------------------------ */
+
 typedef struct {
-    uint64_t kv_elems; /* floats of K (and as many of V) */
+    uint64_t kv;       /* bytes of K (and as many of V) */
     uint64_t act;      /* activation quantization scratch bytes */
     uint64_t scratch;  /* all scratch bytes, act included */
 } ctx_sizes;
@@ -71,7 +110,8 @@ static ctx_sizes ctx_sizes_of(const model *m, int64_t n_ctx, int64_t n_seq, int6
     const int64_t D = hp->n_embd, F = hp->n_ff, qd = hp->n_head * hp->head_dim,
                   kvd = hp->n_head_kv * hp->head_dim;
     ctx_sizes z;
-    z.kv_elems = (uint64_t)hp->n_layer * (uint64_t)n_seq * (uint64_t)n_ctx * (uint64_t)kvd;
+    const uint32_t kv_type = model_kv_type(hp->head_dim);
+    z.kv = (uint64_t)hp->n_layer * (uint64_t)n_seq * (uint64_t)n_ctx * model_kv_row_bytes(kv_type, kvd);
     z.act = kern_matmul_scratch(m->output.type, D, T);
     for (int64_t i = 0; i < hp->n_layer; i++) {
         const model_layer *L = &m->layers[i];
@@ -96,7 +136,7 @@ static int64_t clamp_batch(int64_t n_batch, int64_t n_ctx, int64_t n_seq) {
 uint64_t model_ctx_estimate_bytes(const model *m, int64_t n_ctx, int n_seq, int64_t n_batch, int n_threads) {
     if (n_ctx < 1 || n_seq < 1) return 0;
     ctx_sizes z = ctx_sizes_of(m, n_ctx, n_seq, clamp_batch(n_batch, n_ctx, n_seq), n_threads < 1 ? 1 : n_threads);
-    return 2 * z.kv_elems * sizeof(float) + z.scratch;
+    return 2 * z.kv + z.scratch;
 }
 
 model_ctx *model_ctx_new(const model *m, int64_t n_ctx, int64_t n_batch, int n_threads, seek_err *err) {
@@ -133,16 +173,19 @@ model_ctx *model_ctx_new_multi(const model *m, int64_t n_ctx, int n_seq, int64_t
                   kvd = hp->n_head_kv * hp->head_dim, T = n_batch;
     int nth = kern_pool_size(c->pool);
     ctx_sizes z = ctx_sizes_of(m, n_ctx, n_seq, T, nth);
-    c->kv_bytes = 2 * z.kv_elems * sizeof(float);
+    c->kv_type = model_kv_type(hp->head_dim);
+    c->kv_row = model_kv_row_bytes(c->kv_type, kvd);
+    c->kv_head = model_kv_row_bytes(c->kv_type, hp->head_dim);
+    c->kv_ops = kern_best(c->kv_type);
+    c->kv_bytes = 2 * z.kv;
     c->scratch_bytes = z.scratch;
-    uint64_t kv_size;
-    if (!size_mul(z.kv_elems, sizeof(float), &kv_size) || kv_size > SIZE_MAX) {
+    if (z.kv > SIZE_MAX / 2) {
         err_set(err, SEEK_ENOMEM, "a KV cache of %d x %lld positions is too large", n_seq, (long long)n_ctx);
         model_ctx_free(c);
         return NULL;
     }
-    c->k_cache = mem_alloc(kv_size);
-    c->v_cache = mem_alloc(kv_size);
+    c->k_cache = mem_alloc(z.kv);
+    c->v_cache = mem_alloc(z.kv);
     c->x = mem_alloc(sizeof(float) * T * D);
     c->xn = mem_alloc(sizeof(float) * T * D);
     c->q = mem_alloc(sizeof(float) * T * qd);
@@ -224,11 +267,9 @@ typedef struct {
     int64_t layer, T;
 } attn_task_ctx;
 
-/* Start of sequence s's region of layer l in a cache: C positions of Hkv*d floats. */
+/* Byte offset of sequence s's region of layer l in a cache: C positions of kv_row bytes. */
 static uint64_t cache_off(const model_ctx *c, int64_t l, int64_t s) {
-    const model_hparams *hp = &c->m->hp;
-    return ((uint64_t)l * (uint64_t)c->n_seq + (uint64_t)s) * (uint64_t)c->n_ctx *
-           (uint64_t)(hp->n_head_kv * hp->head_dim);
+    return ((uint64_t)l * (uint64_t)c->n_seq + (uint64_t)s) * (uint64_t)c->n_ctx * c->kv_row;
 }
 
 /* Causal attention for (token, head) pairs split across threads: token t reads its own
@@ -237,22 +278,28 @@ static void attn_task(void *p, int ith, int nth) {
     attn_task_ctx *a = p;
     model_ctx *c = a->c;
     const model_hparams *hp = &c->m->hp;
-    const int64_t H = hp->n_head, d = hp->head_dim, qd = H * d, kvd = hp->n_head_kv * d;
+    const int64_t H = hp->n_head, d = hp->head_dim, qd = H * d;
     const int64_t group = H / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)d);
+    const uint64_t row = c->kv_row;
+    const kern_vec_dot_fn dot = c->kv_ops->dot_f32;
+    const kern_axpy_fn axpy = c->kv_ops->axpy;
     float *s = c->scores + (uint64_t)ith * c->n_ctx;
     int64_t lo, hi;
     kern_split(a->T * H, 1, ith, nth, &lo, &hi);
     for (int64_t idx = lo; idx < hi; idx++) {
         int64_t t = idx / H, h = idx % H, kh = h / group, p_last = c->bpos[t];
-        const float *kc = c->k_cache + cache_off(c, a->layer, c->bseq[t]);
-        const float *vc = c->v_cache + cache_off(c, a->layer, c->bseq[t]);
+        const uint8_t *kc = c->k_cache + cache_off(c, a->layer, c->bseq[t]) + (uint64_t)kh * c->kv_head;
+        const uint8_t *vc = c->v_cache + cache_off(c, a->layer, c->bseq[t]) + (uint64_t)kh * c->kv_head;
         const float *qv = c->q + t * qd + h * d;
-        for (int64_t j = 0; j <= p_last; j++) s[j] = kern_dot_f32(qv, kc + j * kvd + kh * d, d) * scale;
+        for (int64_t j = 0; j <= p_last; j++) {
+            dot(d, &s[j], kc + (uint64_t)j * row, qv);
+            s[j] *= scale;
+        }
         kern_softmax(s, p_last + 1);
         float *out = c->att + t * qd + h * d;
         memset(out, 0, sizeof(float) * (size_t)d);
-        for (int64_t j = 0; j <= p_last; j++) kern_axpy(out, s[j], vc + j * kvd + kh * d, d);
+        for (int64_t j = 0; j <= p_last; j++) axpy(d, out, s[j], vc + (uint64_t)j * row);
     }
 }
 
@@ -321,9 +368,9 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
             const float *cs = c->rope_cs + t * half * 2;
             for (int64_t h = 0; h < H; h++) rope_apply(c->q + t * qd + h * d, cs, hp->n_rot, hp->neox_rope);
             for (int64_t h = 0; h < Hkv; h++) rope_apply(c->k + t * kvd + h * d, cs, hp->n_rot, hp->neox_rope);
-            uint64_t at = cache_off(c, l, c->bseq[t]) + (uint64_t)c->bpos[t] * (uint64_t)kvd;
-            memcpy(c->k_cache + at, c->k + t * kvd, sizeof(float) * (size_t)kvd);
-            memcpy(c->v_cache + at, c->v + t * kvd, sizeof(float) * (size_t)kvd);
+            uint64_t at = cache_off(c, l, c->bseq[t]) + (uint64_t)c->bpos[t] * c->kv_row;
+            c->kv_ops->from_float(c->k + t * kvd, c->k_cache + at, kvd);
+            c->kv_ops->from_float(c->v + t * kvd, c->v_cache + at, kvd);
         }
         /* every token's K/V is in the cache before any token attends, so a sequence's tokens in
          * this pass see each other (causally, by position) */

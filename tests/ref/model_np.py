@@ -91,14 +91,40 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
-def forward(cfg, w, tokens):
+def round_q8_0(x):
+    """x rounded as a Q8_0 KV cache stores it: blocks of 32 along the last axis (which must be a
+    multiple of 32), d = max|x| / 127 kept as float16, q = round-half-away(x / d) with the unrounded
+    d (ggml's quantize_row_q8_0), value = q * float16(d)."""
+    b = x.reshape(-1, 32)
+    d = np.abs(b).max(axis=1, keepdims=True) / 127.0
+    d32 = d.astype(np.float32)
+    inv = np.where(d32 > 0, 1.0 / np.where(d32 > 0, d32, 1), 0).astype(np.float32)
+    t = (b.astype(np.float32) * inv).astype(np.float64)
+    q = np.sign(t) * np.floor(np.abs(t) + 0.5)
+    return (q * d32.astype(np.float16).astype(np.float64)).reshape(x.shape)
+
+
+def round_f16(x):
+    """x rounded as an F16 KV cache stores it (round to nearest even)."""
+    return x.astype(np.float32).astype(np.float16).astype(np.float64)
+
+
+def seek_kv_round(env=None):
+    """The KV rounding seek applies under $SEEK_KV_CACHE_TYPE (f16 when unset, as seek's default),
+    for comparing seek's logits with the exact forward pass of the same cache type."""
+    kv = (env if env is not None else os.environ).get("SEEK_KV_CACHE_TYPE", "") or "f16"
+    return {"f16": round_f16, "q8_0": round_q8_0, "f32": None}[kv.lower()]
+
+
+def forward(cfg, w, tokens, kv_round=None):
     """Logits (T, V) float64 for every position.  w: dict of float64 arrays with GGUF-style names
-    (token_embd, output_norm, output, blk.N.attn_q, ...; biases optional), matrices (out, in)."""
+    (token_embd, output_norm, output, blk.N.attn_q, ...; biases optional), matrices (out, in).
+    kv_round: applied to every K (after RoPE) and V as a KV cache would store them."""
     out = w["output"] if "output" in w else w["token_embd"]
-    return hidden_states(cfg, w, tokens) @ out.T
+    return hidden_states(cfg, w, tokens, kv_round) @ out.T
 
 
-def hidden_states(cfg, w, tokens):
+def hidden_states(cfg, w, tokens, kv_round=None):
     """Final hidden states (T, D) float64: RMSNorm(x) * output_norm after the last layer, the
     output matrix's input (what embeddings are pooled from)."""
     tokens = np.asarray(tokens, dtype=np.int64)
@@ -119,6 +145,8 @@ def hidden_states(cfg, w, tokens):
         q = apply_rope(q.reshape(T, cfg.n_head, cfg.head_dim), cfg)
         k = apply_rope(k.reshape(T, cfg.n_kv_head, cfg.head_dim), cfg)
         v = v.reshape(T, cfg.n_kv_head, cfg.head_dim)
+        if kv_round is not None:
+            k, v = kv_round(k), kv_round(v)
         x = x + attention(q, k, v, cfg) @ w[p + "attn_output"].T
         h = rms_norm(x, w[p + "ffn_norm"], cfg.eps)
         x = x + (silu(h @ w[p + "ffn_gate"].T) * (h @ w[p + "ffn_up"].T)) @ w[p + "ffn_down"].T
@@ -172,9 +200,9 @@ def load_gguf(path_or_file):
     return cfg, w
 
 
-def logits_gguf(path_or_file, tokens):
+def logits_gguf(path_or_file, tokens, kv_round=None):
     cfg, w = load_gguf(path_or_file)
-    return forward(cfg, w, tokens)
+    return forward(cfg, w, tokens, kv_round)
 
 
 def hidden_gguf(path_or_file, tokens):
@@ -276,6 +304,6 @@ def load_hf(model_dir, weight_round=None):
     return cfg, w
 
 
-def logits_hf(model_dir, tokens, weight_round=None):
+def logits_hf(model_dir, tokens, weight_round=None, kv_round=None):
     cfg, w = load_hf(model_dir, weight_round)
-    return forward(cfg, w, tokens)
+    return forward(cfg, w, tokens, kv_round)
