@@ -306,6 +306,51 @@ static void test_axpy(int isa, uint32_t type, kern_axpy_fn fast) {
     free(xf), free(ya), free(yb), free(deq), free(x);
 }
 
+/* ---- attention group kernels ------------------------------------------------------------ */
+
+/* kern_kv_best's group kernels against the portable per-head calls, for every group size and a
+ * few row lengths: scores within a few ulps of the row's |dot|, outputs within a few ulps of
+ * their magnitude (the fast path converts a chunk once and fuses its multiply-adds). */
+static void test_kv_group(uint32_t type) {
+    const kern_type_traits *t = kern_traits(type);
+    const kern_kv_ops *fast = kern_kv_best(type), *port = kern_kv_portable(type);
+    CHECK(fast && port, "%s: KV group kernels exist", t->name);
+    if (!fast || !port) return;
+    static const int64_t lens[] = { 32, 64, 128, 256 };
+    float q[KERN_KV_GROUP * 256], xf[256], deq[256], a[KERN_KV_GROUP], o1[KERN_KV_GROUP], o2[KERN_KV_GROUP];
+    float y1[KERN_KV_GROUP * 256], y2[KERN_KV_GROUP * 256];
+    uint8_t row[256 * 4];
+    int bad = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int64_t n = lens[li];
+        for (int ng = 1; ng <= KERN_KV_GROUP; ng++) {
+            fill_floats(xf, n);
+            fill_floats(q, n * ng);
+            fill_floats(y1, n * ng);
+            memcpy(y2, y1, sizeof(float) * (size_t)(n * ng));
+            for (int i = 0; i < ng; i++) a[i] = rng_sym();
+            t->from_float(xf, row, n);
+            t->to_float(row, deq, n);
+            fast->dot_multi(n, row, q, n, ng, o1);
+            port->dot_multi(n, row, q, n, ng, o2);
+            fast->axpy_multi(n, row, a, 1, ng, y1, n);
+            port->axpy_multi(n, row, a, 1, ng, y2, n);
+            for (int i = 0; i < ng; i++) {
+                double mag = 0;
+                for (int64_t e = 0; e < n; e++) mag += fabs((double)deq[e] * q[i * n + e]);
+                if (fabs((double)o1[i] - o2[i]) > 8 * FLT_EPSILON * mag + 1e-30) bad++;
+                for (int64_t e = 0; e < n; e++)
+                    if (fabs((double)y1[i * n + e] - y2[i * n + e]) >
+                        8 * FLT_EPSILON * (fabs((double)a[i] * deq[e]) + fabs((double)y2[i * n + e])) + 1e-30)
+                        bad++;
+            }
+        }
+    }
+    CHECK(bad == 0, "%s KV group kernels (%s) vs per-head calls: %d values differ", t->name,
+          fast == port ? "portable" : "fast", bad);
+    printf("  %-5s KV group kernels (%s): %d values differ\n", t->name, fast == port ? "portable" : "fast", bad);
+}
+
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 static void test_dispatch(void) {
@@ -399,5 +444,8 @@ int main(void) {
         }
         printf("%s: %d kernels tested\n", kern_isa_name(isa), n_kernels);
     }
+    test_kv_group(GGUF_TYPE_F32);
+    test_kv_group(GGUF_TYPE_F16);
+    test_kv_group(GGUF_TYPE_Q8_0);
     return check_done("test_kern");
 }

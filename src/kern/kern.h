@@ -152,6 +152,28 @@ void kern_matmul_ex(kern_pool *pool, const kern_mat *W, const float *X, int64_t 
 /* Dequantizes row r of W into out (k floats). */
 void kern_get_row(const kern_mat *W, int64_t r, float *out);
 
+/* ---- attention over a KV cache (attn.c) -------------------------------------------- */
+
+/*
+ * The query heads of a GQA group read the same cached K and V rows; these kernels take one row
+ * (n values of a KV cache type: F32, F16 or Q8_0; n a multiple of 8 and of the block size) and
+ * the whole group, so the row is loaded and converted once per group instead of once per head.
+ *   dot_multi:  out[i] = dot(row, q + i * q_stride)             for i < nq
+ *   axpy_multi: y + i * y_stride += a[i * a_stride] * row        for i < na
+ * nq, na: 1..KERN_KV_GROUP (larger groups are split by the caller).
+ */
+#define KERN_KV_GROUP 8
+typedef struct kern_kv_ops {
+    void (*dot_multi)(int64_t n, const void *row, const float *q, int64_t q_stride, int nq, float *out);
+    void (*axpy_multi)(int64_t n, const void *row, const float *a, int64_t a_stride, int na, float *y,
+                       int64_t y_stride);
+} kern_kv_ops;
+/* The fastest group kernels for a cache type on this CPU; NULL if the type is not a KV type. */
+const kern_kv_ops *kern_kv_best(uint32_t type);
+/* The portable ones (per-head calls of kern_best's dot_f32 / axpy): what tests compare with. */
+const kern_kv_ops *kern_kv_portable(uint32_t type);
+extern const kern_kv_ops kern_kv_avx2[GGUF_TYPE_COUNT];
+
 /* ---- float vector ops (ops.c) ------------------------------------------------------ */
 
 /* out = x / sqrt(mean(x^2) + eps) * w  (RMSNorm); out may alias x. */

@@ -106,7 +106,8 @@ uint32_t model_ctx_kv_type(const model_ctx *c);
 /* Bytes model_ctx_new_multi would allocate (KV cache + scratch) with these arguments:
  *   KV      = 2 (K and V) x n_layer x n_seq x n_ctx x model_kv_row_bytes(model_kv_type, Hkv*d)
  *   scratch = n_batch x (2D + 2 H*d + 2 Hkv*d + 2F + n_rot) x 4 + n_batch x 13 (positions, ...)
- *           + n_threads x n_ctx x 4 (attention scores) + quantized activations of n_batch rows
+ *           + n_threads x (H/Hkv) x n_ctx x 4 (a GQA group's attention scores)
+ *           + quantized activations of n_batch rows
  * 0 for sizes out of range. */
 uint64_t model_ctx_estimate_bytes(const model *m, int64_t n_ctx, int n_seq, int64_t n_batch, int n_threads);
 

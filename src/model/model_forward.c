@@ -43,7 +43,8 @@ struct model_ctx {
     uint32_t kv_type;      /* cache element type (F16, Q8_0, F32) */
     uint64_t kv_row;       /* bytes of one position's Hkv*d vector */
     uint64_t kv_head;      /* bytes of one head's d values within it */
-    const kern_ops *kv_ops;/* the cache type's dot_f32, axpy and from_float */
+    const kern_ops *kv_ops;/* the cache type's from_float (storing K and V) */
+    const kern_kv_ops *kv_group; /* attention over cached rows, a GQA group at a time */
     uint8_t *k_cache;      /* (n_layer, S, C, kv_row bytes) */
     uint8_t *v_cache;      /* (n_layer, S, C, kv_row bytes) */
     int64_t *bpos;   /* (T) position of each token of the current pass */
@@ -61,7 +62,7 @@ struct model_ctx {
     float *up;       /* (T, F) */
     float *rope_cs;  /* (T, n_rot/2, 2) cos, sin for this batch's positions */
     double *inv_freq;/* (n_rot/2) base^(-2i/n_rot) / rope_freqs[i] */
-    float *scores;   /* (threads, C) attention weights, one row per thread */
+    float *scores;   /* (threads, G x C) attention weights of one GQA group, per thread */
     void *act;       /* activation quantization scratch for kern_matmul */
     uint64_t kv_bytes, scratch_bytes;
 };
@@ -121,8 +122,8 @@ static ctx_sizes ctx_sizes_of(const model *m, int64_t n_ctx, int64_t n_seq, int6
     }
     z.scratch = sizeof(float) * (uint64_t)T * (uint64_t)(2 * D + 2 * qd + 2 * kvd + 2 * F + hp->n_rot) +
                 (sizeof(int64_t) + sizeof(int32_t) + sizeof(bool)) * (uint64_t)T +
-                sizeof(double) * (uint64_t)(hp->n_rot / 2) + sizeof(float) * (uint64_t)nth * (uint64_t)n_ctx +
-                z.act;
+                sizeof(double) * (uint64_t)(hp->n_rot / 2) +
+                sizeof(float) * (uint64_t)nth * (uint64_t)(hp->n_head / hp->n_head_kv) * (uint64_t)n_ctx + z.act;
     return z;
 }
 
@@ -177,6 +178,7 @@ model_ctx *model_ctx_new_multi(const model *m, int64_t n_ctx, int n_seq, int64_t
     c->kv_row = model_kv_row_bytes(c->kv_type, kvd);
     c->kv_head = model_kv_row_bytes(c->kv_type, hp->head_dim);
     c->kv_ops = kern_best(c->kv_type);
+    c->kv_group = kern_kv_best(c->kv_type);
     c->kv_bytes = 2 * z.kv;
     c->scratch_bytes = z.scratch;
     if (z.kv > SIZE_MAX / 2) {
@@ -200,7 +202,7 @@ model_ctx *model_ctx_new_multi(const model *m, int64_t n_ctx, int n_seq, int64_t
     c->brole = mem_alloc((size_t)T);
     c->want = mem_alloc(sizeof(bool) * T);
     c->inv_freq = mem_alloc(sizeof(double) * (size_t)(hp->n_rot / 2));
-    c->scores = mem_alloc(sizeof(float) * (size_t)nth * n_ctx);
+    c->scores = mem_alloc(sizeof(float) * (size_t)nth * (size_t)(hp->n_head / hp->n_head_kv) * n_ctx);
     c->act = z.act ? mem_alloc(z.act) : NULL;
     if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att ||
         !c->gate || !c->up || !c->rope_cs || !c->bpos || !c->bseq || !c->brole || !c->want || !c->inv_freq ||
@@ -265,6 +267,7 @@ static void rope_apply(float *vec, const float *cs, int64_t n_rot, bool neox) {
 typedef struct {
     model_ctx *c;
     int64_t layer, T;
+    int64_t nsub; /* parts each GQA group is split into, so that short passes use every thread */
 } attn_task_ctx;
 
 /* Byte offset of sequence s's region of layer l in a cache: C positions of kv_row bytes. */
@@ -272,34 +275,54 @@ static uint64_t cache_off(const model_ctx *c, int64_t l, int64_t s) {
     return ((uint64_t)l * (uint64_t)c->n_seq + (uint64_t)s) * (uint64_t)c->n_ctx * c->kv_row;
 }
 
-/* Causal attention for (token, head) pairs split across threads: token t reads its own
- * sequence's cache region, positions 0..bpos[t]. */
+/* In-place softmax of n values stride apart (kern_softmax's arithmetic, in the same order). */
+static void softmax_strided(float *x, int64_t n, int64_t stride) {
+    float max = -INFINITY;
+    for (int64_t j = 0; j < n; j++)
+        if (x[j * stride] > max) max = x[j * stride];
+    double sum = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        x[j * stride] = expf(x[j * stride] - max);
+        sum += x[j * stride];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < n; j++) x[j * stride] *= inv;
+}
+
+/*
+ * Causal attention, split across threads by (token, KV head, part of its group): token t reads
+ * its own sequence's cache region, positions 0..bpos[t].  The query heads of a GQA group share
+ * each cached row, so a row is converted once for the group (kern_kv_ops) rather than per head.
+ * Scores are kept position-major, s[j * ng + i] for head i of the ng in hand.
+ */
 static void attn_task(void *p, int ith, int nth) {
     attn_task_ctx *a = p;
     model_ctx *c = a->c;
     const model_hparams *hp = &c->m->hp;
-    const int64_t H = hp->n_head, d = hp->head_dim, qd = H * d;
-    const int64_t group = H / hp->n_head_kv;
+    const int64_t H = hp->n_head, Hkv = hp->n_head_kv, d = hp->head_dim, qd = H * d;
+    const int64_t G = H / Hkv, per = (G + a->nsub - 1) / a->nsub;
     const float scale = 1.0f / sqrtf((float)d);
     const uint64_t row = c->kv_row;
-    const kern_vec_dot_fn dot = c->kv_ops->dot_f32;
-    const kern_axpy_fn axpy = c->kv_ops->axpy;
-    float *s = c->scores + (uint64_t)ith * c->n_ctx;
+    const kern_kv_ops *kv = c->kv_group;
+    float *s = c->scores + (uint64_t)ith * (uint64_t)G * (uint64_t)c->n_ctx;
     int64_t lo, hi;
-    kern_split(a->T * H, 1, ith, nth, &lo, &hi);
+    kern_split(a->T * Hkv * a->nsub, 1, ith, nth, &lo, &hi);
     for (int64_t idx = lo; idx < hi; idx++) {
-        int64_t t = idx / H, h = idx % H, kh = h / group, p_last = c->bpos[t];
+        const int64_t t = idx / (Hkv * a->nsub), r = idx % (Hkv * a->nsub), kh = r / a->nsub;
+        const int64_t h0 = kh * G + (r % a->nsub) * per, h1 = h0 + per < (kh + 1) * G ? h0 + per : (kh + 1) * G;
+        const int64_t p_last = c->bpos[t];
         const uint8_t *kc = c->k_cache + cache_off(c, a->layer, c->bseq[t]) + (uint64_t)kh * c->kv_head;
         const uint8_t *vc = c->v_cache + cache_off(c, a->layer, c->bseq[t]) + (uint64_t)kh * c->kv_head;
-        const float *qv = c->q + t * qd + h * d;
-        for (int64_t j = 0; j <= p_last; j++) {
-            dot(d, &s[j], kc + (uint64_t)j * row, qv);
-            s[j] *= scale;
+        for (int64_t g0 = h0; g0 < h1; g0 += KERN_KV_GROUP) {
+            const int ng = (int)(h1 - g0 < KERN_KV_GROUP ? h1 - g0 : KERN_KV_GROUP);
+            const float *q = c->q + t * qd + g0 * d;
+            for (int64_t j = 0; j <= p_last; j++) kv->dot_multi(d, kc + (uint64_t)j * row, q, d, ng, s + j * ng);
+            for (int64_t j = 0; j < (p_last + 1) * ng; j++) s[j] *= scale;
+            for (int i = 0; i < ng; i++) softmax_strided(s + i, p_last + 1, ng);
+            float *out = c->att + t * qd + g0 * d;
+            memset(out, 0, sizeof(float) * (size_t)(ng * d));
+            for (int64_t j = 0; j <= p_last; j++) kv->axpy_multi(d, vc + (uint64_t)j * row, s + j * ng, 1, ng, out, d);
         }
-        kern_softmax(s, p_last + 1);
-        float *out = c->att + t * qd + h * d;
-        memset(out, 0, sizeof(float) * (size_t)d);
-        for (int64_t j = 0; j <= p_last; j++) axpy(d, out, s[j], vc + (uint64_t)j * row);
     }
 }
 
@@ -374,7 +397,8 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
         }
         /* every token's K/V is in the cache before any token attends, so a sequence's tokens in
          * this pass see each other (causally, by position) */
-        attn_task_ctx a = { c, l, T };
+        const int64_t groups = T * Hkv, nth = kern_pool_size(c->pool);
+        attn_task_ctx a = { c, l, T, groups >= nth ? 1 : (nth + groups - 1) / groups };
         kern_pool_run(c->pool, attn_task, &a);
         matmul_by_role(c, &L->wo, c->att, T, c->xn, D);
         kern_add(c->x, c->xn, T * D);

@@ -1,0 +1,81 @@
+/*
+ * attn_avx2.c - AVX2 attention group kernels (kern.h, "attention over a KV cache"): one cached K
+ * or V row against up to KERN_KV_GROUP query heads at once.  Each 8-value chunk of the row is
+ * loaded and converted (F16 -> F32, or Q8_0's int8 times its block scale) once and then serves
+ * every head of the group, where per-head calls would convert it once per head.
+ *
+ * The group size is a compile-time constant inside (one instantiation per size 1..8), so the
+ * accumulators stay in registers.
+ */
+#include "kern.h"
+#include "quants.h"
+#include "simd_avx2.h"
+
+/* 8 values of a row at element c, as floats */
+static inline __m256 ld_f32(const void *row, int64_t c) { return _mm256_loadu_ps((const float *)row + c); }
+static inline __m256 ld_f16(const void *row, int64_t c) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const f16_t *)row + c)));
+}
+static inline __m256 ld_q8_0(const void *row, int64_t c) {
+    const block_q8_0 *b = (const block_q8_0 *)row + c / QK8_0;
+    const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + c % QK8_0))));
+    return _mm256_mul_ps(_mm256_set1_ps(f16f(b->d)), q);
+}
+
+#define GROUP_KERNELS(pre, LD)                                                                              \
+    static inline __attribute__((always_inline)) void pre##_dot_n(int64_t n, const void *row, const float *q, \
+                                                                  int64_t qs, int NQ, float *out) {        \
+        __m256 acc[KERN_KV_GROUP];                                                                          \
+        for (int i = 0; i < NQ; i++) acc[i] = _mm256_setzero_ps();                                          \
+        for (int64_t c = 0; c < n; c += 8) {                                                                \
+            const __m256 k = LD(row, c);                                                                    \
+            for (int i = 0; i < NQ; i++) acc[i] = _mm256_fmadd_ps(k, _mm256_loadu_ps(q + i * qs + c), acc[i]); \
+        }                                                                                                   \
+        for (int i = 0; i < NQ; i++) out[i] = hsum_ps(acc[i]);                                              \
+    }                                                                                                       \
+    static inline __attribute__((always_inline)) void pre##_axpy_n(int64_t n, const void *row, const float *a, \
+                                                                   int64_t as, int NA, float *y, int64_t ys) { \
+        __m256 av[KERN_KV_GROUP];                                                                           \
+        for (int i = 0; i < NA; i++) av[i] = _mm256_set1_ps(a[i * as]);                                     \
+        for (int64_t c = 0; c < n; c += 8) {                                                                \
+            const __m256 v = LD(row, c);                                                                    \
+            for (int i = 0; i < NA; i++)                                                                    \
+                _mm256_storeu_ps(y + i * ys + c, _mm256_fmadd_ps(av[i], v, _mm256_loadu_ps(y + i * ys + c))); \
+        }                                                                                                   \
+    }                                                                                                       \
+    static void pre##_dot_multi(int64_t n, const void *row, const float *q, int64_t qs, int nq, float *out) { \
+        switch (nq) {                                                                                       \
+        case 1: pre##_dot_n(n, row, q, qs, 1, out); break;                                                  \
+        case 2: pre##_dot_n(n, row, q, qs, 2, out); break;                                                  \
+        case 3: pre##_dot_n(n, row, q, qs, 3, out); break;                                                  \
+        case 4: pre##_dot_n(n, row, q, qs, 4, out); break;                                                  \
+        case 5: pre##_dot_n(n, row, q, qs, 5, out); break;                                                  \
+        case 6: pre##_dot_n(n, row, q, qs, 6, out); break;                                                  \
+        case 7: pre##_dot_n(n, row, q, qs, 7, out); break;                                                  \
+        default: pre##_dot_n(n, row, q, qs, 8, out); break;                                                 \
+        }                                                                                                   \
+    }                                                                                                       \
+    static void pre##_axpy_multi(int64_t n, const void *row, const float *a, int64_t as, int na, float *y,  \
+                                 int64_t ys) {                                                              \
+        switch (na) {                                                                                       \
+        case 1: pre##_axpy_n(n, row, a, as, 1, y, ys); break;                                               \
+        case 2: pre##_axpy_n(n, row, a, as, 2, y, ys); break;                                               \
+        case 3: pre##_axpy_n(n, row, a, as, 3, y, ys); break;                                               \
+        case 4: pre##_axpy_n(n, row, a, as, 4, y, ys); break;                                               \
+        case 5: pre##_axpy_n(n, row, a, as, 5, y, ys); break;                                               \
+        case 6: pre##_axpy_n(n, row, a, as, 6, y, ys); break;                                               \
+        case 7: pre##_axpy_n(n, row, a, as, 7, y, ys); break;                                               \
+        default: pre##_axpy_n(n, row, a, as, 8, y, ys); break;                                              \
+        }                                                                                                   \
+    }
+
+GROUP_KERNELS(f32, ld_f32)
+GROUP_KERNELS(f16, ld_f16)
+GROUP_KERNELS(q8_0, ld_q8_0)
+#undef GROUP_KERNELS
+
+const kern_kv_ops kern_kv_avx2[GGUF_TYPE_COUNT] = {
+    [GGUF_TYPE_F32] = { f32_dot_multi, f32_axpy_multi },
+    [GGUF_TYPE_F16] = { f16_dot_multi, f16_axpy_multi },
+    [GGUF_TYPE_Q8_0] = { q8_0_dot_multi, q8_0_axpy_multi },
+};
