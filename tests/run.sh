@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # run.sh - runs every test and prints the total as the last line: "N passed, M failed".
 #
-# Each test program (C binaries in build/tests, Python scripts tests/test_*.py run with
-# /usr/bin/python3) prints "name: N passed, M failed" as its last line; this script adds them
-# up.  A program that exits non-zero without reporting a failure (a crash) counts as one failure.
-# Exits non-zero if anything failed.
+# Each test program (C binaries in build/tests, tests/neon.sh for the arm64 kernels, Python
+# scripts tests/test_*.py run with /usr/bin/python3) prints "name: N passed, M failed" as its last
+# line; this script adds them up.  A program that exits non-zero without reporting a failure (a
+# crash) counts as one failure.  Exits non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.."
 export SEEK_FIXTURES="${SEEK_FIXTURES:-$(cd .. && pwd)/shared/fixtures/gguf}"
@@ -39,6 +39,9 @@ for t in build/tests/test_*; do
     [ -x "$t" ] && run_one "$(basename "$t")" "$t"
 done
 [ -x build/tests/fuzz_gguf ] && run_one fuzz_gguf build/tests/fuzz_gguf 300
+# the NEON kernels: cross-built for arm64 and run under qemu-aarch64 (prints "skipped" and counts
+# nothing when the cross tools are missing)
+run_one neon tests/neon.sh
 for t in tests/test_*.py; do
     [ -f "$t" ] && run_one "$(basename "$t" .py)" "$PY" "$t"
 done

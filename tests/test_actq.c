@@ -1,7 +1,10 @@
 /*
- * test_actq.c - tests of the Q8_16 activation format (src/kern/actq.c, actq_avx2.c).
+ * test_actq.c - tests of the Q8_16 activation format (src/kern/actq.c, actq_avx2.c, actq_neon.c).
  *
- * 1. Quantizer: the AVX2 quantizer writes the same bytes as the reference on random rows, on
+ * "The fast ISA" below is AVX2 + FMA on x86-64 (when the CPU has it) and NEON on arm64; its name
+ * is printed with its results.
+ *
+ * 1. Quantizer: the fast ISA's quantizer writes the same bytes as the reference on random rows, on
  *    exact rounding ties (x / d = k + 0.5, where roundf goes away from zero and the hardware's
  *    nearest mode would not), on values next to ties, on zeros, on huge outliers, inf and NaN.
  *    Dequantized values are within d/2 of the input, s = d * sum(qs), NaN becomes 0.
@@ -9,9 +12,9 @@
  *    the dequantized weight row (kern_traits(type)->to_float, written independently in
  *    quants_ref.c) with the dequantized activation row, to 1e-5 of the sum of |terms|.  This
  *    pins the semantics independently of the integer arithmetic.
- * 3. AVX2 dots: equal to the reference dots to 1e-5 of the sum of |terms| for 1, 2, 3, 7, 8 and
+ * 3. Fast ISA dots: equal to the reference dots to 1e-5 of the sum of |terms| for 1, 2, 3, 7, 8 and
  *    33 blocks, with weights from the reference quantizers and with random bytes under sane
- *    scales.  Skipped (with a message) on CPUs without AVX2 + FMA.
+ *    scales.  Skipped (with a message) where there is no fast ISA.
  *
  * 4. Batched kernels (gemm_avx2.c, kern_ops.gemm): for every weight type, panels of 1..8 rows
  *    (pack) times 1..9, 16, 33 and 64 tokens (gemm: the 4-token micro-kernel and its 1-token
@@ -47,36 +50,43 @@ static void fill_row(float *x, int64_t n, float mean) {
     }
 }
 
-static int have_avx2(void) {
+/* The Q8_16 kernels of the fast ISA of this build and CPU; name NULL if there is none. */
+typedef struct {
+    const char *name;
+    kern_from_float_fn quantize;
+    const kern_vec_dot_fn *dots; /* indexed by weight type */
+} fast_isa;
+
+static fast_isa find_fast(void) {
+    fast_isa f = { NULL, NULL, NULL };
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        f = (fast_isa){ "avx2", kern_q8_16_quantize_avx2, kern_q8_16_dot_avx2 };
+#elif defined(__aarch64__)
+    f = (fast_isa){ "neon", kern_q8_16_quantize_neon, kern_q8_16_dot_neon };
 #endif
+    return f;
 }
 
 /* ---- quantizer ----------------------------------------------------------------------------- */
 
-/* Quantizes x with the reference (and AVX2 when present); checks they agree byte for byte and
- * the per-element invariants.  Returns the reference blocks in out (n / 32 of them). */
-static void check_quantize(const char *what, const float *x, int64_t n, block_q8_16 *out, int avx2) {
+/* Quantizes x with the reference (and the fast ISA's quantizer when present); checks they agree
+ * byte for byte and the per-element invariants.  Returns the reference blocks in out (n / 32 of
+ * them). */
+static void check_quantize(const char *what, const float *x, int64_t n, block_q8_16 *out, const fast_isa *fast) {
     const int64_t nb = n / QK8_16;
     kern_quantize_q8_16_ref(x, out, n);
-#if defined(__x86_64__)
-    if (avx2) {
+    if (fast->quantize) {
         block_q8_16 *v = malloc((size_t)nb * sizeof *v);
         memset(v, 0x5A, (size_t)nb * sizeof *v);
-        kern_q8_16_quantize_avx2(x, v, n);
+        fast->quantize(x, v, n);
         int64_t bad = -1;
         for (int64_t i = 0; i < nb && bad < 0; i++)
             if (memcmp(&v[i], &out[i], sizeof *v)) bad = i;
-        CHECK(bad < 0, "%s: avx2 quantizer differs from reference at block %lld", what, (long long)bad);
+        CHECK(bad < 0, "%s: %s quantizer differs from reference at block %lld", what, fast->name, (long long)bad);
         free(v);
     }
-#else
-    (void)avx2;
-#endif
     float *back = malloc((size_t)n * sizeof(float));
     kern_dequantize_q8_16_ref(out, back, n);
     int64_t bad_err = -1, bad_s = -1, bad_nan = -1;
@@ -108,14 +118,14 @@ static void check_quantize(const char *what, const float *x, int64_t n, block_q8
     free(back);
 }
 
-static void test_quantizer(int avx2) {
+static void test_quantizer(const fast_isa *fast) {
     enum { N = 32 * 41 };
     static float x[N];
     static block_q8_16 q[N / QK8_16];
 
     for (int rep = 0; rep < 300; rep++) {
         fill_row(x, N, rep % 3 == 0 ? 0.5f : 0.f);
-        check_quantize("random", x, N, q, avx2);
+        check_quantize("random", x, N, q, fast);
     }
 
     /* exact ties: amax = 31.75 gives d = 0.25 and id = 4 exactly, so x = (k + 0.5) / 4 makes
@@ -125,7 +135,7 @@ static void test_quantizer(int avx2) {
         x[i] = ((float)k + 0.5f) / 4.f;
         if (i % 16 == 0) x[i] = (i & 16) ? 31.75f : -31.75f;
     }
-    check_quantize("ties", x, N, q, avx2);
+    check_quantize("ties", x, N, q, fast);
     int bad_tie = -1;
     for (int i = 0; i < N; i++) {
         const float v = x[i] * 4.f;
@@ -142,11 +152,11 @@ static void test_quantizer(int avx2) {
         x[i] = (i % 3 == 0) ? nextafterf(t, 0.f) : (i % 3 == 1) ? nextafterf(t, 100.f) : nextafterf(t, -100.f);
         if (i % 16 == 0) x[i] = 31.75f;
     }
-    check_quantize("near ties", x, N, q, avx2);
+    check_quantize("near ties", x, N, q, fast);
 
     /* zeros (also -0) */
     for (int i = 0; i < N; i++) x[i] = (i & 1) ? 0.f : -0.f;
-    check_quantize("zeros", x, N, q, avx2);
+    check_quantize("zeros", x, N, q, fast);
     int bad_zero = 0;
     for (int i = 0; i < N / QK8_16; i++)
         for (int g = 0; g < 2; g++) bad_zero |= q[i].d[g] != 0.f || q[i].s[g] != 0.f;
@@ -157,13 +167,13 @@ static void test_quantizer(int avx2) {
     fill_row(x, N, 0.f);
     x[5] = 1e30f;
     x[40] = -3e38f;
-    check_quantize("outliers", x, N, q, avx2);
+    check_quantize("outliers", x, N, q, fast);
     CHECK(q[0].qs[5] == 127 && q[1].qs[8] == -127, "outliers: extreme values not +-127");
     x[100] = INFINITY;
     x[200] = -INFINITY;
     x[300] = NAN;
     x[301] = -NAN;
-    check_quantize("inf/nan", x, N, q, avx2);
+    check_quantize("inf/nan", x, N, q, fast);
     CHECK(q[300 / 32].qs[300 % 32] == 0 && q[301 / 32].qs[301 % 32] == 0, "NaN not quantized to 0");
 }
 
@@ -261,7 +271,7 @@ static void dequant_dot(uint32_t type, const kern_type_traits *tr, int64_t nblk,
     *mag = m;
 }
 
-static void test_dots(int avx2) {
+static void test_dots(const fast_isa *fi) {
     static const int nblocks[] = {1, 2, 3, 7, 8, 33};
     const int64_t max_n = 33 * QK_K;
     uint8_t *w = malloc((size_t)max_n * 2); /* >= 33 blocks of any type */
@@ -276,12 +286,11 @@ static void test_dots(int avx2) {
         const kern_vec_dot_fn ref = kern_q8_16_dot_ref[type];
         CHECK(tr && ref, "type %u: no traits or no reference dot", type);
         if (!tr || !ref) continue;
-#if defined(__x86_64__)
-        const kern_vec_dot_fn fast = avx2 ? kern_q8_16_dot_avx2[type] : NULL;
-        CHECK(!avx2 || fast, "%s: no avx2 dot", tr->name);
-#endif
-        double worst_ref = 0, worst_avx2 = 0;
-        int n_ref_bad = 0, n_avx2_bad = 0, n_cases = 0;
+        const char *fname = fi->name ? fi->name : "fast";
+        const kern_vec_dot_fn fast = fi->dots ? fi->dots[type] : NULL;
+        CHECK(!fi->dots || fast, "%s: no %s dot", tr->name, fname);
+        double worst_ref = 0, worst_fast = 0;
+        int n_ref_bad = 0, n_fast_bad = 0, n_cases = 0;
         for (int mode = 0; mode < 2; mode++) {
             for (size_t k = 0; k < sizeof nblocks / sizeof nblocks[0]; k++) {
                 for (int rep = 0; rep < 4; rep++) {
@@ -297,30 +306,28 @@ static void test_dots(int avx2) {
                     const double er = fabs(sr - exact) / tol;
                     if (er > worst_ref) worst_ref = er;
                     if (!(er <= 1.0)) n_ref_bad++;
-#if defined(__x86_64__)
                     if (fast) {
                         float sf = NAN;
                         fast(n, &sf, w, a);
                         const double ea = fabs((double)sf - sr) / tol;
-                        if (ea > worst_avx2) worst_avx2 = ea;
+                        if (ea > worst_fast) worst_fast = ea;
                         if (!(ea <= 1.0)) {
-                            if (n_avx2_bad == 0)
-                                printf("  %s mode %d blocks %lld: avx2 %.9g ref %.9g exact %.9g mag %.3g\n", tr->name,
-                                       mode, (long long)nblk, sf, sr, exact, mag);
-                            n_avx2_bad++;
+                            if (n_fast_bad == 0)
+                                printf("  %s mode %d blocks %lld: %s %.9g ref %.9g exact %.9g mag %.3g\n", tr->name,
+                                       mode, (long long)nblk, fname, sf, sr, exact, mag);
+                            n_fast_bad++;
                         }
                     }
-#endif
                     n_cases++;
                 }
             }
         }
         CHECK(n_ref_bad == 0, "%s: reference dot off the dequantized dot in %d of %d cases (worst %.3g x tol)",
               tr->name, n_ref_bad, n_cases, worst_ref);
-        if (avx2)
-            CHECK(n_avx2_bad == 0, "%s: avx2 dot off the reference in %d of %d cases (worst %.3g x tol)",
-                  tr->name, n_avx2_bad, n_cases, worst_avx2);
-        printf("  %-5s worst error / (1e-5 sum|terms|): ref %.2e, avx2 %.2e\n", tr->name, worst_ref, worst_avx2);
+        if (fast)
+            CHECK(n_fast_bad == 0, "%s: %s dot off the reference in %d of %d cases (worst %.3g x tol)",
+                  tr->name, fname, n_fast_bad, n_cases, worst_fast);
+        printf("  %-5s worst error / (1e-5 sum|terms|): ref %.2e, %s %.2e\n", tr->name, worst_ref, fname, worst_fast);
     }
     free(w);
     free(x);
@@ -490,11 +497,12 @@ static void test_matmul(void) {
 int main(void) {
     rng_state = 0xAC7Bu;
     base_init();
-    const int avx2 = have_avx2();
-    if (!avx2) printf("avx2 not present: AVX2 checks skipped\n");
-    test_quantizer(avx2);
-    test_dots(avx2);
-    if (avx2) test_gemm();
+    const fast_isa fast = find_fast();
+    if (fast.name) printf("fast ISA: %s, testing its quantizer and dots against the reference\n", fast.name);
+    else printf("no fast ISA (avx2 or neon): those checks skipped\n");
+    test_quantizer(&fast);
+    test_dots(&fast);
+    if (fast.name && !strcmp(fast.name, "avx2")) test_gemm();
     test_matmul();
     return check_done("test_actq");
 }

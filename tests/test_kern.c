@@ -8,7 +8,8 @@
  *              8 and 33 blocks; equal to the reference within float rounding of the sum;
  *   from_float bit-identical blocks to the reference quantizer, including rounding ties,
  *              zeros, equal +-max values, tiny and non-finite inputs;
- *   to_float   bit-identical floats.
+ *   to_float   bit-identical floats;
+ *   axpy, dot_f32 (the KV cache types) within float rounding of the reference.
  * ISAs that are absent (or present but without kernels in this build) are reported, not tested.
  * All data come from a fixed-seed PRNG.
  */
@@ -306,6 +307,54 @@ static void test_axpy(int isa, uint32_t type, kern_axpy_fn fast) {
     free(xf), free(ya), free(yb), free(deq), free(x);
 }
 
+/* ---- dot_f32 (the KV cache types) ---------------------------------------------------- */
+
+/* dot of a row of the type with floats (the query against cached K rows): equal to the
+ * reference within float rounding of the sum, rows from the reference quantizer and from random
+ * bytes, for the block counts above (and ragged lengths for the float types). */
+static void test_dot_f32(int isa, uint32_t type, kern_vec_dot_fn fast) {
+    const kern_type_traits *t = kern_traits(type);
+    const int64_t unit = t->blck == 1 ? 32 : t->blck;
+    const int64_t nmax = 33 * unit + 31;
+    float *xf = malloc((size_t)nmax * sizeof(float)), *y = malloc((size_t)nmax * sizeof(float)),
+          *deq = malloc((size_t)nmax * sizeof(float));
+    uint8_t *x = malloc((size_t)(nmax / t->blck + 1) * t->type_size);
+    double worst = 0;
+    int fails = 0;
+    for (size_t c = 0; c < sizeof block_counts / sizeof block_counts[0]; c++) {
+        for (int extra = 0; extra < 2; extra++) {
+            if (extra && t->blck != 1) continue;
+            const int64_t n = block_counts[c] * unit + (extra ? 1 + (int64_t)(rng_u64() % 31) : 0);
+            for (int mode = 0; mode < 2; mode++) {
+                if (mode == 0) {
+                    fill_floats(xf, n);
+                    t->from_float(xf, x, n);
+                } else {
+                    fill_random_blocks(type, x, n / t->blck, t->type_size);
+                }
+                fill_floats(y, n);
+                t->to_float(x, deq, n);
+                double scale = 0;
+                for (int64_t i = 0; i < n; i++) scale += fabs((double)deq[i] * y[i]);
+                float ref = NAN, got = NAN;
+                t->dot_f32(n, &ref, x, y);
+                fast(n, &got, x, y);
+                const double err = fabs((double)got - ref);
+                if (scale > 0 && err / scale > worst) worst = err / scale;
+                const bool ok = err <= 1e-5 * scale + 1e-30;
+                if (!ok && fails++ < 5)
+                    CHECK(0, "%s %s dot_f32 n=%lld mode %d: got %.9g ref %.9g (err %.3g, sum|xy| %.3g)",
+                          kern_isa_name(isa), t->name, (long long)n, mode, got, ref, err, scale);
+                else if (ok)
+                    CHECK(1, "ok");
+            }
+        }
+    }
+    if (fails > 5) CHECK(0, "%s %s dot_f32: %d more mismatches", kern_isa_name(isa), t->name, fails - 5);
+    printf("  %-6s %-5s dot_f32: worst |err| / sum|x*y| = %.2g\n", kern_isa_name(isa), t->name, worst);
+    free(xf), free(y), free(deq), free(x);
+}
+
 /* ---- attention group kernels ------------------------------------------------------------ */
 
 /* kern_kv_best's group kernels against the portable per-head calls, for every group size and a
@@ -395,6 +444,8 @@ static void test_dispatch(void) {
             want = kern_q8_16_dot_ref[t];
 #if defined(__x86_64__)
             if (active != KERN_ISA_SCALAR && kern_q8_16_dot_avx2[t]) want = kern_q8_16_dot_avx2[t];
+#elif defined(__aarch64__)
+            if (active == KERN_ISA_NEON && kern_q8_16_dot_neon[t]) want = kern_q8_16_dot_neon[t];
 #endif
         }
         for (int isa = active; isa != KERN_ISA_SCALAR && !want;
@@ -440,6 +491,10 @@ int main(void) {
             if (o->axpy) {
                 CHECK(tr->axpy != NULL, "%s has a fast axpy but no reference", tr->name);
                 if (tr->axpy) test_axpy(isa, t, o->axpy), n_kernels++;
+            }
+            if (o->dot_f32) {
+                CHECK(tr->dot_f32 != NULL, "%s has a fast dot_f32 but no reference", tr->name);
+                if (tr->dot_f32) test_dot_f32(isa, t, o->dot_f32), n_kernels++;
             }
         }
         printf("%s: %d kernels tested\n", kern_isa_name(isa), n_kernels);

@@ -1,7 +1,8 @@
 /*
  * actq_impl.h - kernels of the Q8_16 activation format (actq.h), internal to src/kern.
  *
- * What it is: the scalar reference (actq.c) and the AVX2 versions (actq_avx2.c) of
+ * What it is: the scalar reference (actq.c), the AVX2 versions (actq_avx2.c) and the NEON
+ * versions (actq_neon.c) of
  *   - the activation quantizer  float -> block_q8_16 and its inverse, and
  *   - the dot product of one row of a quantized weight type with one Q8_16 activation row,
  * plus two tables of the dot products indexed by weight type, for kern_traits()/kern_best().
@@ -76,6 +77,11 @@ extern const kern_from_float_fn kern_q8_16_quantize_avx2;
 /* The batched kernels (kern.h's kern_gemm_ops) for Q8_16 activations, gemm_avx2.c: all ten
  * weight types. */
 extern const kern_gemm_ops kern_q8_16_gemm_avx2[GGUF_TYPE_COUNT];
+#elif defined(__aarch64__)
+/* NEON (actq_neon.c, arm64 builds only): the same table layout (all ten weight types) and the
+ * quantizer, bit-identical to kern_quantize_q8_16_ref.  No batched kernels. */
+extern const kern_vec_dot_fn kern_q8_16_dot_neon[GGUF_TYPE_COUNT];
+extern const kern_from_float_fn kern_q8_16_quantize_neon;
 #endif
 
 #endif

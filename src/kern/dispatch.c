@@ -7,13 +7,15 @@
  * where that ISA has a kernel, else from the ISA below it (avx512 -> avx2: every CPU with our
  * AVX-512 set also has our AVX2 set), else from the scalar reference (kern_traits).  Mixing is
  * safe because every fast quantizer is bit-identical to the reference.
- * What it is not: the kernels themselves (quants_ref.c, quants_avx2.c, quants_avx512.c).
+ * What it is not: the kernels themselves (quants_ref.c, quants_avx2.c, quants_avx512.c,
+ * quants_neon.c, and actq*.c for the Q8_16 activations).
  *
  * This file is compiled without -m flags, so it runs on any CPU of the architecture; the ISA
  * files are only ever called after the checks below said the CPU and OS can run them.
  *
- * The per-ISA tables are referenced only on x86-64, where the Makefile compiles the ISA files;
- * referencing them also makes the linker pull those objects out of libseek.a.
+ * The per-ISA tables are referenced only on the architecture whose ISA files the Makefile
+ * compiles (AVX2/AVX-512 on x86-64, NEON on arm64); referencing them also makes the linker pull
+ * those objects out of libseek.a.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -97,6 +99,8 @@ static const kern_ops *const *isa_table(int isa) {
 #if defined(__x86_64__)
     if (isa == KERN_ISA_AVX2) return kern_ops_avx2;
     if (isa == KERN_ISA_AVX512) return kern_ops_avx512;
+#elif defined(__aarch64__)
+    if (isa == KERN_ISA_NEON) return kern_ops_neon;
 #endif
     (void)isa;
     return NULL;
@@ -192,10 +196,14 @@ static void best_once_fn(void) {
 #if defined(__x86_64__)
             if (active != KERN_ISA_SCALAR && kern_q8_16_dot_avx2[t]) o->vec_dot = kern_q8_16_dot_avx2[t];
             if (active != KERN_ISA_SCALAR) o->gemm = kern_q8_16_gemm_avx2[t];
+#elif defined(__aarch64__)
+            if (active == KERN_ISA_NEON && kern_q8_16_dot_neon[t]) o->vec_dot = kern_q8_16_dot_neon[t];
 #endif
         }
 #if defined(__x86_64__)
         if (t == KERN_TYPE_Q8_16 && active != KERN_ISA_SCALAR) o->from_float = kern_q8_16_quantize_avx2;
+#elif defined(__aarch64__)
+        if (t == KERN_TYPE_Q8_16 && active == KERN_ISA_NEON) o->from_float = kern_q8_16_quantize_neon;
 #endif
         if (!o->vec_dot) o->vec_dot = tr->vec_dot;
         if (!o->from_float) o->from_float = tr->from_float;

@@ -104,6 +104,7 @@ const kern_ops *kern_best(uint32_t type);
 /* Per-ISA tables, defined in the ISA files (NULL entries for types they do not accelerate). */
 extern const kern_ops *const kern_ops_avx2[GGUF_TYPE_COUNT];
 extern const kern_ops *const kern_ops_avx512[GGUF_TYPE_COUNT];
+extern const kern_ops *const kern_ops_neon[GGUF_TYPE_COUNT]; /* arm64 builds only (quants_neon.c) */
 
 /* ---- thread pool ------------------------------------------------------------------- */
 
