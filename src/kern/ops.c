@@ -29,6 +29,13 @@ void kern_softmax(float *x, int64_t n) {
 }
 
 void kern_swiglu(float *a, const float *b, int64_t n) {
+#if defined(__x86_64__)
+    const int isa = kern_active_isa();
+    if (isa == KERN_ISA_AVX2 || isa == KERN_ISA_AVX512) {
+        kern_swiglu_avx2(a, b, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) {
         float v = a[i];
         a[i] = v / (1.0f + expf(-v)) * b[i];
