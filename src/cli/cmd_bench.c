@@ -4,7 +4,9 @@
  * speed, in the manner of llama-bench, next to this machine's measured memory bandwidth; load
  * time, resident memory and KV cache size; with --ttft, the time to the first token of an
  * N-token prompt (evaluated in passes of 512 as `seek run` and the server do, then one greedy
- * pick from the logits).
+ * pick from the logits).  --profile adds, for one more pp pass and one more tg run, where the
+ * time goes per token: each phase of the forward pass (model_ctx_profile) with its share and,
+ * for the matmuls, the weight bytes per second it streamed.
  *
  * The decode bound: generating one token reads every weight byte once (except the embedding
  * table, of which one row is read) plus the KV cache so far; bandwidth / bytes-per-token is
@@ -39,6 +41,24 @@ static void human_bytes(double b, char *buf, size_t cap) {
 /* Milliseconds from an empty context to the first generated token of an n-token prompt: the
  * prompt in passes of up to 512 tokens (as the engine runs prompts), then the greedy pick.  The
  * context is made before the clock starts, as a loaded model's is.  -1 with err on failure. */
+/* The phase table of the last profiled run: time per token, share, and streamed GB/s for the
+ * phases that read weights. */
+static void print_profile(const model_ctx *c, const char *what, long n) {
+    uint64_t ns[MODEL_PROF_COUNT], bytes[MODEL_PROF_COUNT];
+    uint64_t toks = model_ctx_profile(c, ns, bytes), total = 0;
+    for (int i = 0; i < MODEL_PROF_COUNT; i++) total += ns[i];
+    if (!toks || !total) return;
+    fprintf(stderr, "\nprofile of %s%ld (%.2f ms per token):\n", what, n, (double)total / 1e6 / (double)toks);
+    fprintf(stderr, "| phase                   | ms/token | share | weights GB/s |\n");
+    fprintf(stderr, "| ----------------------- | -------- | ----- | ------------ |\n");
+    for (int i = 0; i < MODEL_PROF_COUNT; i++) {
+        char gbs[32] = "";
+        if (bytes[i] && ns[i]) snprintf(gbs, sizeof gbs, "%.1f", (double)bytes[i] / (double)ns[i]);
+        fprintf(stderr, "| %-23s | %8.3f | %4.1f%% | %12s |\n", model_prof_name(i), (double)ns[i] / 1e6 / (double)toks,
+                100.0 * (double)ns[i] / (double)total, gbs);
+    }
+}
+
 static volatile int32_t first_token;
 
 static double time_to_first_token(const model *m, long n, int threads, seek_err *err) {
@@ -69,7 +89,7 @@ static double time_to_first_token(const model *m, long n, int threads, seek_err 
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL;
     long pp = 512, tg = 128, reps = 1, ttft = 0, threads = sysconf(_SC_NPROCESSORS_ONLN);
-    bool json = false;
+    bool json = false, profile = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long *dst = !strcmp(a, "-p") ? &pp : !strcmp(a, "-n") ? &tg : !strcmp(a, "-t") ? &threads
@@ -79,6 +99,8 @@ int cmd_bench(int argc, char **argv) {
             i++;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--profile")) {
+            profile = true;
         } else if (a[0] != '-' && !model_path) {
             model_path = a;
         } else {
@@ -87,7 +109,7 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     if (!model_path) {
-        fprintf(stderr, "usage: seek bench MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--ttft N] [--json]\n");
+        fprintf(stderr, "usage: seek bench MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--ttft N] [--profile] [--json]\n");
         return 2;
     }
 
@@ -139,6 +161,15 @@ int cmd_bench(int argc, char **argv) {
         free(tokens);
         free(logits);
         return 1;
+    }
+
+    if (profile && !err.msg[0]) {
+        model_ctx_profile_enable(c, true);
+        if (model_eval(c, tokens, pp, 0, logits, false, &err) == 0) print_profile(c, "pp", pp);
+        model_ctx_profile_enable(c, true);
+        for (long i = 0; i < tg && !err.msg[0]; i++) model_eval(c, tokens + i, 1, i, logits, false, &err);
+        if (!err.msg[0]) print_profile(c, "tg", tg);
+        model_ctx_profile_enable(c, false);
     }
 
     /* bytes one decode step reads: all weights but the embedding table (one row of it),

@@ -111,6 +111,18 @@ uint32_t model_ctx_kv_type(const model_ctx *c);
  * 0 for sizes out of range. */
 uint64_t model_ctx_estimate_bytes(const model *m, int64_t n_ctx, int n_seq, int64_t n_batch, int n_threads);
 
+/* Phase timing (`seek bench --profile`): with profiling on, each forward pass adds the wall time
+ * of its phases (all layers together; a phase's time includes the thread hand-offs inside it)
+ * and the weight bytes its matmuls read.  Enabling resets the counters.  model_ctx_profile copies
+ * them out and returns the tokens evaluated since. */
+enum {
+    MODEL_PROF_EMBD, MODEL_PROF_NORM, MODEL_PROF_QKV, MODEL_PROF_ROPE, MODEL_PROF_ATTN, MODEL_PROF_WO,
+    MODEL_PROF_GATE_UP, MODEL_PROF_SWIGLU, MODEL_PROF_DOWN, MODEL_PROF_RESID, MODEL_PROF_LOGITS, MODEL_PROF_COUNT
+};
+void model_ctx_profile_enable(model_ctx *c, bool on);
+uint64_t model_ctx_profile(const model_ctx *c, uint64_t ns[MODEL_PROF_COUNT], uint64_t bytes[MODEL_PROF_COUNT]);
+const char *model_prof_name(int phase);
+
 /*
  * Runs tokens[0..n) of sequence 0 at positions pos..pos+n-1 (the KV cache must hold positions
  * 0..pos-1 from earlier calls), in batches of at most n_batch.  Writes logits: if all_logits, n

@@ -65,7 +65,49 @@ struct model_ctx {
     float *scores;   /* (threads, G x C) attention weights of one GQA group, per thread */
     void *act;       /* activation quantization scratch for kern_matmul */
     uint64_t kv_bytes, scratch_bytes;
+    bool profile;                     /* model_ctx_profile_enable: time the phases below */
+    uint64_t prof_ns[MODEL_PROF_COUNT];
+    uint64_t prof_bytes[MODEL_PROF_COUNT]; /* weight bytes the phase's matmuls read */
+    uint64_t prof_tokens;             /* tokens evaluated while profiling */
 };
+
+/* ---- phase timing (seek bench --profile) ------------------------------------------------------ */
+
+static const char *const prof_names[MODEL_PROF_COUNT] = {
+    [MODEL_PROF_EMBD] = "embedding lookup", [MODEL_PROF_NORM] = "RMSNorm",
+    [MODEL_PROF_QKV] = "Q/K/V matmuls", [MODEL_PROF_ROPE] = "RoPE + KV store",
+    [MODEL_PROF_ATTN] = "attention", [MODEL_PROF_WO] = "output projection (Wo)",
+    [MODEL_PROF_GATE_UP] = "FFN gate + up matmuls", [MODEL_PROF_SWIGLU] = "SwiGLU",
+    [MODEL_PROF_DOWN] = "FFN down matmul", [MODEL_PROF_RESID] = "residual adds + biases",
+    [MODEL_PROF_LOGITS] = "output matrix (logits)",
+};
+
+const char *model_prof_name(int phase) { return phase >= 0 && phase < MODEL_PROF_COUNT ? prof_names[phase] : ""; }
+
+void model_ctx_profile_enable(model_ctx *c, bool on) {
+    c->profile = on;
+    memset(c->prof_ns, 0, sizeof c->prof_ns);
+    memset(c->prof_bytes, 0, sizeof c->prof_bytes);
+    c->prof_tokens = 0;
+}
+
+uint64_t model_ctx_profile(const model_ctx *c, uint64_t ns[MODEL_PROF_COUNT], uint64_t bytes[MODEL_PROF_COUNT]) {
+    memcpy(ns, c->prof_ns, sizeof c->prof_ns);
+    memcpy(bytes, c->prof_bytes, sizeof c->prof_bytes);
+    return c->prof_tokens;
+}
+
+/* Ends a phase begun at *t: charges the time since to phase and restarts the clock. */
+static inline void prof_mark(model_ctx *c, uint64_t *t, int phase) {
+    if (!c->profile) return;
+    uint64_t now = time_now_ns();
+    c->prof_ns[phase] += now - *t;
+    *t = now;
+}
+
+static inline void prof_weights(model_ctx *c, int phase, const kern_mat *W) {
+    if (c->profile) c->prof_bytes[phase] += W->row_bytes * (uint64_t)W->m;
+}
 
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
@@ -368,6 +410,8 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
     const model_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, F = hp->n_ff, H = hp->n_head, Hkv = hp->n_head_kv,
                   d = hp->head_dim, qd = H * d, kvd = Hkv * d, half = hp->n_rot / 2;
+    uint64_t t_ph = c->profile ? time_now_ns() : 0;
+    if (c->profile) c->prof_tokens += (uint64_t)T;
 
     for (int64_t t = 0; t < T; t++) kern_get_row(&m->tok_embd, tokens[t], c->x + t * D);
     roles_of(c, T);
@@ -377,16 +421,21 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
             c->rope_cs[(t * half + i) * 2] = (float)cos(theta);
             c->rope_cs[(t * half + i) * 2 + 1] = (float)sin(theta);
         }
+    prof_mark(c, &t_ph, MODEL_PROF_EMBD);
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const model_layer *L = &m->layers[l];
         for (int64_t t = 0; t < T; t++) kern_rmsnorm(c->xn + t * D, c->x + t * D, L->attn_norm, D, hp->rms_eps);
+        prof_mark(c, &t_ph, MODEL_PROF_NORM);
         matmul_by_role(c, &L->wq, c->xn, T, c->q, qd);
         matmul_by_role(c, &L->wk, c->xn, T, c->k, kvd);
         matmul_by_role(c, &L->wv, c->xn, T, c->v, kvd);
+        prof_weights(c, MODEL_PROF_QKV, &L->wq), prof_weights(c, MODEL_PROF_QKV, &L->wk), prof_weights(c, MODEL_PROF_QKV, &L->wv);
+        prof_mark(c, &t_ph, MODEL_PROF_QKV);
         add_bias(c->q, L->bq, T, qd);
         add_bias(c->k, L->bk, T, kvd);
         add_bias(c->v, L->bv, T, kvd);
+        prof_mark(c, &t_ph, MODEL_PROF_RESID);
         for (int64_t t = 0; t < T; t++) {
             const float *cs = c->rope_cs + t * half * 2;
             for (int64_t h = 0; h < H; h++) rope_apply(c->q + t * qd + h * d, cs, hp->n_rot, hp->neox_rope);
@@ -395,20 +444,32 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
             c->kv_ops->from_float(c->k + t * kvd, c->k_cache + at, kvd);
             c->kv_ops->from_float(c->v + t * kvd, c->v_cache + at, kvd);
         }
+        prof_mark(c, &t_ph, MODEL_PROF_ROPE);
         /* every token's K/V is in the cache before any token attends, so a sequence's tokens in
          * this pass see each other (causally, by position) */
         const int64_t groups = T * Hkv, nth = kern_pool_size(c->pool);
         attn_task_ctx a = { c, l, T, groups >= nth ? 1 : (nth + groups - 1) / groups };
         kern_pool_run(c->pool, attn_task, &a);
+        prof_mark(c, &t_ph, MODEL_PROF_ATTN);
         matmul_by_role(c, &L->wo, c->att, T, c->xn, D);
+        prof_weights(c, MODEL_PROF_WO, &L->wo);
+        prof_mark(c, &t_ph, MODEL_PROF_WO);
         kern_add(c->x, c->xn, T * D);
+        prof_mark(c, &t_ph, MODEL_PROF_RESID);
 
         for (int64_t t = 0; t < T; t++) kern_rmsnorm(c->xn + t * D, c->x + t * D, L->ffn_norm, D, hp->rms_eps);
+        prof_mark(c, &t_ph, MODEL_PROF_NORM);
         matmul_by_role(c, &L->w_gate, c->xn, T, c->gate, F);
         matmul_by_role(c, &L->w_up, c->xn, T, c->up, F);
+        prof_weights(c, MODEL_PROF_GATE_UP, &L->w_gate), prof_weights(c, MODEL_PROF_GATE_UP, &L->w_up);
+        prof_mark(c, &t_ph, MODEL_PROF_GATE_UP);
         kern_swiglu(c->gate, c->up, T * F);
+        prof_mark(c, &t_ph, MODEL_PROF_SWIGLU);
         matmul_by_role(c, &L->w_down, c->gate, T, c->xn, D);
+        prof_weights(c, MODEL_PROF_DOWN, &L->w_down);
+        prof_mark(c, &t_ph, MODEL_PROF_DOWN);
         kern_add(c->x, c->xn, T * D);
+        prof_mark(c, &t_ph, MODEL_PROF_RESID);
     }
 
     if (embd)
@@ -418,9 +479,12 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
     int64_t rows = 0;
     for (int64_t t = 0; t < T; t++)
         if (!want || want[t]) kern_rmsnorm(c->xn + rows++ * D, c->x + t * D, m->output_norm, D, hp->rms_eps);
+    prof_mark(c, &t_ph, MODEL_PROF_NORM);
     /* logits rows always with the 1x1 dot: a sequence's next-token logits must not depend on how
      * many other sequences asked for theirs in the same pass */
     if (rows) kern_matmul_ex(c->pool, &m->output, c->xn, rows, logits, hp->n_vocab, c->act, 0);
+    if (rows) prof_weights(c, MODEL_PROF_LOGITS, &m->output);
+    prof_mark(c, &t_ph, MODEL_PROF_LOGITS);
     return rows;
 }
 
