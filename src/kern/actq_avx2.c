@@ -226,13 +226,8 @@ static inline __m256 permf(__m256 v, int i0, int i1, int i2, int i3, int i4, int
  * little-endian u32, into floats sf[j] = d * sc_j and mf[j] = -dmin * m_j, j = 0..7.
  */
 static inline void k4_scales(const uint8_t *scales, const f16_t *d_dmin, __m256 *sf, __m256 *mf) {
-    uint32_t a[3], u[4];
-    memcpy(a, scales, 12);
-    u[0] = a[0] & 0x3f3f3f3f;                                              /* sc 0..3 */
-    u[1] = (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4);        /* sc 4..7 */
-    u[2] = a[1] & 0x3f3f3f3f;                                              /* m 0..3 */
-    u[3] = ((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4); /* m 4..7 */
-    const __m128i b = load128(u);
+    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
+    const __m128i b = load128(u.u);
     const __m128 dd = load_f16x2(d_dmin); /* d, dmin */
     *sf = _mm256_mul_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)));
     const __m256 ndmin = _mm256_broadcastss_ps(_mm_sub_ps(_mm_setzero_ps(), _mm_movehdup_ps(dd)));

@@ -113,13 +113,8 @@ static void vec_dot_q8_0(int64_t n, float *s, const void *w, const void *a) {
  * m_0..7 (four per vector).
  */
 static inline void k4_scales(const uint8_t *scales, const f16_t *d_dmin, float32x4_t sf[2], float32x4_t mf[2]) {
-    uint32_t a[3], u[4];
-    memcpy(a, scales, 12);
-    u[0] = a[0] & 0x3f3f3f3f;                                              /* sc 0..3 */
-    u[1] = (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4);        /* sc 4..7 */
-    u[2] = a[1] & 0x3f3f3f3f;                                              /* m 0..3 */
-    u[3] = ((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4); /* m 4..7 */
-    const uint8x16_t b = vld1q_u8((const uint8_t *)u);
+    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
+    const uint8x16_t b = vld1q_u8((const uint8_t *)u.u);
     const uint16x8_t sc = vmovl_u8(vget_low_u8(b)), m = vmovl_high_u8(b);
     const float32x2_t dd = h2f_pair(d_dmin);
     const float d = vget_lane_f32(dd, 0), ndmin = -vget_lane_f32(dd, 1);

@@ -248,12 +248,8 @@ static void vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *v
  * a register: going through a byte array would make the 8-byte mins load straddle two 4-byte
  * stores, which store forwarding cannot serve. */
 static inline __m128i unpack_scales_k4(const uint8_t *scales) {
-    uint32_t a[3];
-    memcpy(a, scales, 12);
-    return _mm_set_epi32((int)(((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4)), /* m 4..7 */
-                         (int)(a[1] & 0x3f3f3f3f),                                             /* m 0..3 */
-                         (int)((a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4)),       /* sc 4..7 */
-                         (int)(a[0] & 0x3f3f3f3f));                                            /* sc 0..3 */
+    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
+    return _mm_set_epi32((int)u.u[3], (int)u.u[2], (int)u.u[1], (int)u.u[0]); /* m 4..7, m 0..3, sc 4..7, sc 0..3 */
 }
 
 /* sum_j mins[j] * (bsums[2j] + bsums[2j+1]) for the 8 sub-blocks of 32 of Q4_K/Q5_K; sm as

@@ -154,12 +154,8 @@ static void vec_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *v
 /* Q4_K/Q5_K scales[12] -> bytes 0..7 = 6-bit scales, 8..15 = 6-bit mins (as quants.h), kept
  * in a register (see the AVX2 file on store forwarding). */
 static inline __m128i unpack_scales_k4(const uint8_t *scales) {
-    uint32_t a[3];
-    memcpy(a, scales, 12);
-    return _mm_set_epi32((int)(((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4)), /* m 4..7 */
-                         (int)(a[1] & 0x3f3f3f3f),                                             /* m 0..3 */
-                         (int)((a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4)),       /* sc 4..7 */
-                         (int)(a[0] & 0x3f3f3f3f));                                            /* sc 0..3 */
+    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
+    return _mm_set_epi32((int)u.u[3], (int)u.u[2], (int)u.u[1], (int)u.u[0]); /* m 4..7, m 0..3, sc 4..7, sc 0..3 */
 }
 
 /* sum_j mins[j] * (bsums[2j] + bsums[2j+1]) over the 8 sub-blocks of 32. */

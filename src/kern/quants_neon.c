@@ -205,13 +205,8 @@ static inline int32x4_t dot32(int8x16_t q0, int8x16_t q1, const int8_t *y) {
 /* The 6-bit scales and mins of Q4_K/Q5_K (layout in quants.h) as bytes: sm[0..7] = sc_0..7,
  * sm[8..15] = m_0..7; the 12 bytes are read as three little-endian u32 a0 a1 a2. */
 static inline void k4_scales_u8(const uint8_t *scales, uint8_t sm[16]) {
-    uint32_t a[3], u[4];
-    memcpy(a, scales, 12);
-    u[0] = a[0] & 0x3f3f3f3f;                                              /* sc 0..3 */
-    u[1] = (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4);        /* sc 4..7 */
-    u[2] = a[1] & 0x3f3f3f3f;                                              /* m 0..3 */
-    u[3] = ((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4); /* m 4..7 */
-    memcpy(sm, u, 16);
+    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
+    memcpy(sm, u.u, 16);
 }
 
 /* sum_j m_j * (bsums[2j] + bsums[2j+1]): the minimum terms of the 8 sub-blocks of 32. */
