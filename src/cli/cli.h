@@ -6,8 +6,10 @@
 #ifndef SEEK_CLI_H
 #define SEEK_CLI_H
 
+#include <stddef.h>
+
 int cmd_logits(int argc, char **argv);   /* seek logits MODEL --tokens "1 2 3" --out F */
-int cmd_bench(int argc, char **argv);    /* seek bench MODEL [-p N] [-n N] [-t T] [--json] */
+int cmd_bench(int argc, char **argv);    /* seek bench MODEL [-p N] [-n N] [-t T] [--ttft N] [--profile] [--json] */
 int cmd_quantize(int argc, char **argv); /* seek quantize IN.gguf OUT.gguf TYPE */
 int cmd_show(int argc, char **argv);     /* seek show MODEL|FILE.gguf [--modelfile|--parameters|...] */
 int cmd_tokenize(int argc, char **argv); /* seek tokenize MODEL [--bos] [--special] < text */
@@ -47,5 +49,9 @@ char *cli_model_path(const char *cmd, const char *arg);
 
 /* Parses a positive integer option value; returns -1 (after printing why) if it is not one. */
 long cli_parse_count(const char *opt, const char *val, long max);
+
+/* All of stdin, NUL-terminated (it may also hold NUL bytes: *len, if len is not NULL, counts every
+ * byte read); NULL on a read error or out of memory. */
+char *cli_read_stdin(size_t *len);
 
 #endif

@@ -236,27 +236,6 @@ static bool fits_in_memory(run_state *rs) {
 
 /* ---- command ------------------------------------------------------------------------------------ */
 
-static char *read_stdin(void) {
-    size_t n = 0, cap = 4096;
-    char *buf = malloc(cap);
-    if (!buf) return NULL;
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    buf[n] = 0;
-    return buf;
-}
-
 static void usage(void) {
     fprintf(stderr,
             "usage: seek run MODEL [PROMPT] [--think[=true|false]] [--hidethinking] [--think-budget N]\n"
@@ -368,7 +347,7 @@ int cmd_run(int argc, char **argv) {
         if (interactive) {
             rc = run_repl(&rs);
         } else {
-            char *in = isatty(STDIN_FILENO) ? NULL : read_stdin();
+            char *in = isatty(STDIN_FILENO) ? NULL : cli_read_stdin(NULL);
             size_t need = strlen(prompt) + (in ? strlen(in) : 0) + 2;
             char *text = malloc(need);
             if (!text) rc = 1;

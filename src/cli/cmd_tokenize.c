@@ -15,24 +15,6 @@
 #include "../tok/tok.h"
 #include "cli.h"
 
-static char *read_stdin(size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, stdin);
-        if (n < cap) break;
-        char *p = realloc(buf, cap *= 2);
-        if (!p) free(buf);
-        buf = p;
-    }
-    if (buf && ferror(stdin)) {
-        free(buf);
-        buf = NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static int usage(void) {
     fprintf(stderr, "usage: seek tokenize MODEL.gguf [--bos] [--special] < text\n");
     return 2;
@@ -61,7 +43,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     size_t len, n = 0;
     int32_t *ids = NULL;
-    char *text = read_stdin(&len);
+    char *text = cli_read_stdin(&len);
     int rc = 1;
     if (!text) {
         fprintf(stderr, "seek tokenize: cannot read stdin\n");

@@ -60,6 +60,25 @@ char *cli_model_path(const char *cmd, const char *arg) {
     return path;
 }
 
+char *cli_read_stdin(size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, stdin);
+        if (n < cap) break;
+        char *p = realloc(buf, (cap *= 2) + 1);
+        if (!p) free(buf);
+        buf = p;
+    }
+    if (buf && ferror(stdin)) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf) buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
 long cli_parse_count(const char *opt, const char *val, long max) {
     if (!val) {
         fprintf(stderr, "seek: %s needs a value\n", opt);
