@@ -226,8 +226,7 @@ static inline __m256 permf(__m256 v, int i0, int i1, int i2, int i3, int i4, int
  * little-endian u32, into floats sf[j] = d * sc_j and mf[j] = -dmin * m_j, j = 0..7.
  */
 static inline void k4_scales(const uint8_t *scales, const f16_t *d_dmin, __m256 *sf, __m256 *mf) {
-    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
-    const __m128i b = load128(u.u);
+    const __m128i b = k4_scale_bytes(scales);
     const __m128 dd = load_f16x2(d_dmin); /* d, dmin */
     *sf = _mm256_mul_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)));
     const __m256 ndmin = _mm256_broadcastss_ps(_mm_sub_ps(_mm_setzero_ps(), _mm_movehdup_ps(dd)));

@@ -243,14 +243,9 @@ static void vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *v
 
 /* ---- K types (x Q8_K) -------------------------------------------------------------- */
 
-/* Unpacks the 6-bit scales and mins of Q4_K/Q5_K (layout in quants.h), working on the 12
- * bytes as three little-endian u32: bytes 0..7 of the result = scales, 8..15 = mins.  Kept in
- * a register: going through a byte array would make the 8-byte mins load straddle two 4-byte
- * stores, which store forwarding cannot serve. */
-static inline __m128i unpack_scales_k4(const uint8_t *scales) {
-    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
-    return _mm_set_epi32((int)u.u[3], (int)u.u[2], (int)u.u[1], (int)u.u[0]); /* m 4..7, m 0..3, sc 4..7, sc 0..3 */
-}
+/* The 6-bit scales and mins of Q4_K/Q5_K: bytes 0..7 = scales, 8..15 = mins (k4_scale_bytes,
+ * simd_avx2.h, all in registers). */
+static inline __m128i unpack_scales_k4(const uint8_t *scales) { return k4_scale_bytes(scales); }
 
 /* sum_j mins[j] * (bsums[2j] + bsums[2j+1]) for the 8 sub-blocks of 32 of Q4_K/Q5_K; sm as
  * returned by unpack_scales_k4. */
