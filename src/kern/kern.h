@@ -179,18 +179,15 @@ extern const kern_kv_ops kern_kv_avx2[GGUF_TYPE_COUNT];
 
 /* out = x / sqrt(mean(x^2) + eps) * w  (RMSNorm); out may alias x. */
 void kern_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
-/* In-place softmax over n values. */
-void kern_softmax(float *x, int64_t n);
+/* In-place softmax over n values stride floats apart (attention keeps a GQA group's scores
+ * position-major, so one head's are a stride apart). */
+void kern_softmax(float *x, int64_t n, int64_t stride);
 /* a[i] = silu(a[i]) * b[i], silu(v) = v / (1 + exp(-v)) (the SwiGLU gate); the AVX2 version
  * (ops_avx2.c, a vector exp within ~2 ulp) when the active ISA has it. */
 void kern_swiglu(float *a, const float *b, int64_t n);
 void kern_swiglu_avx2(float *a, const float *b, int64_t n); /* x86-64 builds only */
 /* y[i] += x[i] */
 void kern_add(float *y, const float *x, int64_t n);
-/* dot product of two float vectors */
-float kern_dot_f32(const float *a, const float *b, int64_t n);
-/* y[i] += a * x[i] */
-void kern_axpy(float *y, float a, const float *x, int64_t n);
 
 /* ---- machine limits (membw.c) -------------------------------------------------------- */
 

@@ -15,17 +15,17 @@ void kern_rmsnorm(float *out, const float *x, const float *w, int64_t n, float e
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
 }
 
-void kern_softmax(float *x, int64_t n) {
+void kern_softmax(float *x, int64_t n, int64_t stride) {
     float max = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (x[i] > max) max = x[i];
+    for (int64_t j = 0; j < n; j++)
+        if (x[j * stride] > max) max = x[j * stride];
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
+    for (int64_t j = 0; j < n; j++) {
+        x[j * stride] = expf(x[j * stride] - max);
+        sum += x[j * stride];
     }
     float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+    for (int64_t j = 0; j < n; j++) x[j * stride] *= inv;
 }
 
 void kern_swiglu(float *a, const float *b, int64_t n) {
@@ -44,33 +44,4 @@ void kern_swiglu(float *a, const float *b, int64_t n) {
 
 void kern_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
-}
-
-/* The portable loop; the engine uses the active ISA's F32 dot (kern_best) when there is one. */
-static float dot_f32_ref(const float *a, const float *b, int64_t n) {
-    /* four independent partial sums so the loop is not one long dependency chain */
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < n; i++) s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
-}
-
-/* Attention scores (q . k for every cached position) are the hot user: it goes through the
- * active ISA's F32 dot (the AVX2 one: 8-wide FMAs, four accumulators) when there is one. */
-float kern_dot_f32(const float *a, const float *b, int64_t n) {
-    const kern_ops *ops = kern_best(GGUF_TYPE_F32);
-    if (!ops || !ops->vec_dot) return dot_f32_ref(a, b, n);
-    float s;
-    ops->vec_dot(n, &s, a, b);
-    return s;
-}
-
-void kern_axpy(float *y, float a, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }

@@ -317,20 +317,6 @@ static uint64_t cache_off(const model_ctx *c, int64_t l, int64_t s) {
     return ((uint64_t)l * (uint64_t)c->n_seq + (uint64_t)s) * (uint64_t)c->n_ctx * c->kv_row;
 }
 
-/* In-place softmax of n values stride apart (kern_softmax's arithmetic, in the same order). */
-static void softmax_strided(float *x, int64_t n, int64_t stride) {
-    float max = -INFINITY;
-    for (int64_t j = 0; j < n; j++)
-        if (x[j * stride] > max) max = x[j * stride];
-    double sum = 0.0;
-    for (int64_t j = 0; j < n; j++) {
-        x[j * stride] = expf(x[j * stride] - max);
-        sum += x[j * stride];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < n; j++) x[j * stride] *= inv;
-}
-
 /*
  * Causal attention, split across threads by (token, KV head, part of its group): token t reads
  * its own sequence's cache region, positions 0..bpos[t].  The query heads of a GQA group share
@@ -360,7 +346,7 @@ static void attn_task(void *p, int ith, int nth) {
             const float *q = c->q + t * qd + g0 * d;
             for (int64_t j = 0; j <= p_last; j++) kv->dot_multi(d, kc + (uint64_t)j * row, q, d, ng, s + j * ng);
             for (int64_t j = 0; j < (p_last + 1) * ng; j++) s[j] *= scale;
-            for (int i = 0; i < ng; i++) softmax_strided(s + i, p_last + 1, ng);
+            for (int i = 0; i < ng; i++) kern_softmax(s + i, p_last + 1, ng);
             float *out = c->att + t * qd + g0 * d;
             memset(out, 0, sizeof(float) * (size_t)(ng * d));
             for (int64_t j = 0; j <= p_last; j++) kv->axpy_multi(d, vc + (uint64_t)j * row, s + j * ng, 1, ng, out, d);
