@@ -22,17 +22,16 @@
  * Memory: the KV cache ([layer][sequence][position][Hkv*d] for K and for V, in F16 by default,
  * Q8_0 or F32 by $SEEK_KV_CACHE_TYPE) and all scratch are allocated once in model_ctx_new_multi;
  * the eval functions allocate nothing.  Each position's K and V vectors are converted to the cache
- * type as they are stored; attention then takes the type's dot product with the float query
- * (dot_f32: the query is not quantized, so the cache's rounding is the only error added) and adds
- * the V rows with the type's axpy, so a cached vector is never expanded to floats in memory.
+ * type as they are stored; attention then dots the float queries of a GQA group with each cached
+ * K row and adds the weighted V rows into their outputs (kern_kv_ops: the query is not quantized,
+ * so the cache's rounding is the only error added, and a cached row is converted once per group,
+ * never expanded to floats in memory).
  */
 #include "model.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct model_ctx {
     const model *m;
@@ -111,37 +110,12 @@ static inline void prof_weights(model_ctx *c, int phase, const kern_mat *W) {
 
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
-/* What a context allocates, computed in one place for model_ctx_new_multi and
- * model_ctx_estimate_bytes so the estimate cannot drift from the allocation. */
-/* ---- KV cache type ---------------------------------------------------------------------------- */
-
-static uint32_t kv_type_env = GGUF_TYPE_F16;
-static pthread_once_t kv_type_once = PTHREAD_ONCE_INIT;
-
-static void kv_type_read(void) {
-    const char *env = getenv("SEEK_KV_CACHE_TYPE");
-    if (!env || !*env || !strcasecmp(env, "f16")) kv_type_env = GGUF_TYPE_F16;
-    else if (!strcasecmp(env, "q8_0")) kv_type_env = GGUF_TYPE_Q8_0;
-    else if (!strcasecmp(env, "f32")) kv_type_env = GGUF_TYPE_F32;
-    else log_warn("SEEK_KV_CACHE_TYPE=%s is not f16, q8_0 or f32; using f16", env);
-}
-
-uint32_t model_kv_type(int64_t head_dim) {
-    pthread_once(&kv_type_once, kv_type_read);
-    const kern_type_traits *tr = kern_traits(kv_type_env);
-    if (head_dim % tr->blck != 0) return GGUF_TYPE_F16; /* a head must be whole blocks */
-    return kv_type_env;
-}
-
-uint64_t model_kv_row_bytes(uint32_t type, int64_t n) {
-    const kern_type_traits *tr = kern_traits(type);
-    return (uint64_t)(n / tr->blck) * tr->type_size;
-}
-
 uint32_t model_ctx_kv_type(const model_ctx *c) { return c->kv_type; }
 
 /* ---- sizes ------------------------------------------------------------------------------------ */
 
+/* What a context allocates, computed in one place for model_ctx_new_multi and
+ * model_ctx_estimate_bytes so the estimate cannot drift from the allocation. */
 typedef struct {
     uint64_t kv;       /* bytes of K (and as many of V) */
     uint64_t act;      /* activation quantization scratch bytes */
@@ -220,7 +194,8 @@ model_ctx *model_ctx_new_multi(const model *m, int64_t n_ctx, int n_seq, int64_t
     c->kv_row = model_kv_row_bytes(c->kv_type, kvd);
     c->kv_head = model_kv_row_bytes(c->kv_type, hp->head_dim);
     c->kv_ops = kern_best(c->kv_type);
-    c->kv_group = kern_kv_best(c->kv_type);
+    /* the group kernels take whole 8-value chunks; other head sizes go head by head */
+    c->kv_group = hp->head_dim % 8 == 0 ? kern_kv_best(c->kv_type) : kern_kv_portable(c->kv_type);
     c->kv_bytes = 2 * z.kv;
     c->scratch_bytes = z.scratch;
     if (z.kv > SIZE_MAX / 2) {
