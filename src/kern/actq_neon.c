@@ -212,22 +212,13 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va) {
     const block_q6_K *w = vw;
     const block_q8_16 *a = va;
     const int64_t nb = n / QK_K;
-    const uint8x16_t m4 = vdupq_n_u8(0x0F), m30 = vdupq_n_u8(0x30);
-    const int8x16_t off = vdupq_n_s8(32);
     float32x4_t acc = vdupq_n_f32(0.f);
     for (int64_t i = 0; i < nb; i++, a += QK_K / QK8_16) {
         float32x4_t sf[4];
         scales16_s8(vld1q_s8(w[i].scales), h2f(w[i].d), sf);
         for (int h = 0; h < 2; h++) {
             int8x16_t q[4][2]; /* [block 4h + j][16-byte half] */
-            for (int e = 0; e < 2; e++) {
-                const uint8x16_t ql0 = ld_u8(w[i].ql + 64 * h + 16 * e), ql1 = ld_u8(w[i].ql + 64 * h + 32 + 16 * e);
-                const uint8x16_t qh = ld_u8(w[i].qh + 32 * h + 16 * e);
-                q[0][e] = vsubq_s8(as_s8(vorrq_u8(vandq_u8(ql0, m4), vandq_u8(vshlq_n_u8(qh, 4), m30))), off);
-                q[1][e] = vsubq_s8(as_s8(vorrq_u8(vandq_u8(ql1, m4), vandq_u8(vshlq_n_u8(qh, 2), m30))), off);
-                q[2][e] = vsubq_s8(as_s8(vorrq_u8(vshrq_n_u8(ql0, 4), vandq_u8(qh, m30))), off);
-                q[3][e] = vsubq_s8(as_s8(vorrq_u8(vshrq_n_u8(ql1, 4), vandq_u8(vshrq_n_u8(qh, 2), m30))), off);
-            }
+            unpack_q6_K_half(w[i].ql, w[i].qh, h, q);
             for (int j = 0; j < 4; j += 2) {
                 const block_q8_16 *ab = a + 4 * h + j;
                 float32x4_t sv;

@@ -287,22 +287,13 @@ static void vec_dot_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *v
     const block_q6_K *x = vx;
     const block_q8_K *y = vy;
     const int64_t nb = n / QK_K;
-    const uint8x16_t m4 = vdupq_n_u8(0x0F), m30 = vdupq_n_u8(0x30);
-    const int8x16_t off = vdupq_n_s8(32);
     float32x4_t acc = vdupq_n_f32(0.f);
     for (int64_t i = 0; i < nb; i++) {
         const int8_t *sc = x[i].scales;
         int32x4_t sumi = vdupq_n_s32(0);
         for (int h = 0; h < 2; h++) {
             int8x16_t q[4][2]; /* [chunk 4h + j][16-byte half] */
-            for (int e = 0; e < 2; e++) {
-                const uint8x16_t ql0 = ld_u8(x[i].ql + 64 * h + 16 * e), ql1 = ld_u8(x[i].ql + 64 * h + 32 + 16 * e);
-                const uint8x16_t qh = ld_u8(x[i].qh + 32 * h + 16 * e);
-                q[0][e] = vsubq_s8(as_s8(vorrq_u8(vandq_u8(ql0, m4), vandq_u8(vshlq_n_u8(qh, 4), m30))), off);
-                q[1][e] = vsubq_s8(as_s8(vorrq_u8(vandq_u8(ql1, m4), vandq_u8(vshlq_n_u8(qh, 2), m30))), off);
-                q[2][e] = vsubq_s8(as_s8(vorrq_u8(vshrq_n_u8(ql0, 4), vandq_u8(qh, m30))), off);
-                q[3][e] = vsubq_s8(as_s8(vorrq_u8(vshrq_n_u8(ql1, 4), vandq_u8(vshrq_n_u8(qh, 2), m30))), off);
-            }
+            unpack_q6_K_half(x[i].ql, x[i].qh, h, q);
             for (int j = 0; j < 4; j++) {
                 const int k = 4 * h + j;
                 const int8_t *q8 = y[i].qs + 32 * k;

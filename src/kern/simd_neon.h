@@ -136,4 +136,19 @@ static inline void unpack_q8_0(const void *vb, int8x16_t *q0, int8x16_t *q1, flo
     *dm = vset_lane_f32(h2f(b->d), vdup_n_f32(0.f), 0);
 }
 
+/* Half h of a Q6_K superblock (ql, qh: the block's arrays) as signed weights q - 32:
+ * q[j][e] = 16-byte half e of the 32 weights 128h + 32j .. 128h + 32j + 31 (layout in quants.h). */
+static inline void unpack_q6_K_half(const uint8_t *ql, const uint8_t *qh, int h, int8x16_t q[4][2]) {
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m30 = vdupq_n_u8(0x30);
+    const int8x16_t off = vdupq_n_s8(32);
+    for (int e = 0; e < 2; e++) {
+        const uint8x16_t l0 = ld_u8(ql + 64 * h + 16 * e), l1 = ld_u8(ql + 64 * h + 32 + 16 * e);
+        const uint8x16_t hb = ld_u8(qh + 32 * h + 16 * e);
+        q[0][e] = vsubq_s8(as_s8(vorrq_u8(vandq_u8(l0, m4), vandq_u8(vshlq_n_u8(hb, 4), m30))), off);
+        q[1][e] = vsubq_s8(as_s8(vorrq_u8(vandq_u8(l1, m4), vandq_u8(vshlq_n_u8(hb, 2), m30))), off);
+        q[2][e] = vsubq_s8(as_s8(vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hb, m30))), off);
+        q[3][e] = vsubq_s8(as_s8(vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(hb, 2), m30))), off);
+    }
+}
+
 #endif
