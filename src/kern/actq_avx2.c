@@ -367,13 +367,8 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va) {
 
 /* The 16 6-bit scales of Q3_K minus 32 (layout in quants.h), as signed bytes. */
 static inline __m128i q3_K_scales(const uint8_t *scales) {
-    uint32_t a[3], u[4];
-    memcpy(a, scales, 12);
-    u[0] = (a[0] & 0x0f0f0f0f) | (((a[2] >> 0) & 0x03030303) << 4);
-    u[1] = (a[1] & 0x0f0f0f0f) | (((a[2] >> 2) & 0x03030303) << 4);
-    u[2] = ((a[0] >> 4) & 0x0f0f0f0f) | (((a[2] >> 4) & 0x03030303) << 4);
-    u[3] = ((a[1] >> 4) & 0x0f0f0f0f) | (((a[2] >> 6) & 0x03030303) << 4);
-    return _mm_sub_epi8(load128(u), _mm_set1_epi8(32));
+    const kq_scale_bytes u = kq_q3_K_unpack_scales(scales);
+    return _mm_sub_epi8(load128(u.u), _mm_set1_epi8(32));
 }
 
 /*

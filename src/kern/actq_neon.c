@@ -113,7 +113,7 @@ static void vec_dot_q8_0(int64_t n, float *s, const void *w, const void *a) {
  * m_0..7 (four per vector).
  */
 static inline void k4_scales(const uint8_t *scales, const f16_t *d_dmin, float32x4_t sf[2], float32x4_t mf[2]) {
-    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
+    const kq_scale_bytes u = kq_k4_unpack_scales(scales);
     const uint8x16_t b = vld1q_u8((const uint8_t *)u.u);
     const uint16x8_t sc = vmovl_u8(vget_low_u8(b)), m = vmovl_high_u8(b);
     const float32x2_t dd = h2f_pair(d_dmin);
@@ -243,14 +243,9 @@ static void vec_dot_q3_K(int64_t n, float *s, const void *vw, const void *va) {
     const int8x16_t off = vdupq_n_s8(4);
     float32x4_t acc = vdupq_n_f32(0.f);
     for (int64_t i = 0; i < nb; i++, a += QK_K / QK8_16) {
-        uint32_t sa[3], u[4];
-        memcpy(sa, w[i].scales, 12);
-        u[0] = (sa[0] & 0x0f0f0f0f) | (((sa[2] >> 0) & 0x03030303) << 4);
-        u[1] = (sa[1] & 0x0f0f0f0f) | (((sa[2] >> 2) & 0x03030303) << 4);
-        u[2] = ((sa[0] >> 4) & 0x0f0f0f0f) | (((sa[2] >> 4) & 0x03030303) << 4);
-        u[3] = ((sa[1] >> 4) & 0x0f0f0f0f) | (((sa[2] >> 6) & 0x03030303) << 4);
+        const kq_scale_bytes u = kq_q3_K_unpack_scales(w[i].scales);
         float32x4_t sf[4];
-        scales16_s8(vsubq_s8(vld1q_s8((const int8_t *)u), vdupq_n_s8(32)), h2f(w[i].d), sf);
+        scales16_s8(vsubq_s8(vld1q_s8((const int8_t *)u.u), vdupq_n_s8(32)), h2f(w[i].d), sf);
         uint8x16_t hm[2] = { ld_u8(w[i].hmask), ld_u8(w[i].hmask + 16) };
         for (int h = 0; h < 2; h++) {
             uint8x16_t qs[2] = { ld_u8(w[i].qs + 32 * h), ld_u8(w[i].qs + 32 * h + 16) };

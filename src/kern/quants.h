@@ -155,18 +155,17 @@ typedef struct {
 } block_q8_K;
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 
-/* Unpacks the 6-bit scale and min of sub-block j of a Q4_K/Q5_K scales[12] array. */
 /* The 6-bit scales and mins of a Q4_K/Q5_K superblock as bytes, four to a u32 (little-endian):
  * u[0] = sc 0..3, u[1] = sc 4..7, u[2] = m 0..3, u[3] = m 4..7, computed on the 12 bytes read as
  * three little-endian u32 a0 a1 a2.  Shared by the SIMD kernels, which load the 16 bytes into a
  * vector (returned by value so that, inlined, it stays in registers). */
 typedef struct {
     uint32_t u[4];
-} kq_k4_scale_bytes;
-static inline kq_k4_scale_bytes kq_k4_unpack_scales(const uint8_t *scales) {
+} kq_scale_bytes;
+static inline kq_scale_bytes kq_k4_unpack_scales(const uint8_t *scales) {
     uint32_t a[3];
     memcpy(a, scales, 12);
-    kq_k4_scale_bytes r = { {
+    kq_scale_bytes r = { {
         a[0] & 0x3f3f3f3f,                                              /* sc 0..3 */
         (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4),        /* sc 4..7 */
         a[1] & 0x3f3f3f3f,                                              /* m 0..3 */
@@ -175,6 +174,21 @@ static inline kq_k4_scale_bytes kq_k4_unpack_scales(const uint8_t *scales) {
     return r;
 }
 
+/* The 16 6-bit scales of a Q3_K superblock as bytes 0..63 (stored + 32), four to a u32: u[0] =
+ * scales 0..3, ..., u[3] = 12..15 (layout above); the SIMD kernels subtract 32 in a vector. */
+static inline kq_scale_bytes kq_q3_K_unpack_scales(const uint8_t *scales) {
+    uint32_t a[3];
+    memcpy(a, scales, 12);
+    kq_scale_bytes r = { {
+        (a[0] & 0x0f0f0f0f) | (((a[2] >> 0) & 0x03030303) << 4),
+        (a[1] & 0x0f0f0f0f) | (((a[2] >> 2) & 0x03030303) << 4),
+        ((a[0] >> 4) & 0x0f0f0f0f) | (((a[2] >> 4) & 0x03030303) << 4),
+        ((a[1] >> 4) & 0x0f0f0f0f) | (((a[2] >> 6) & 0x03030303) << 4),
+    } };
+    return r;
+}
+
+/* Unpacks the 6-bit scale and min of sub-block j of a Q4_K/Q5_K scales[12] array. */
 static inline void kq_get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
     if (j < 4) {
         *sc = q[j] & 63;

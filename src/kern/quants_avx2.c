@@ -394,13 +394,8 @@ static void vec_dot_q3_K_q8_K(int64_t n, float *s, const void *vx, const void *v
     const __m256i one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        uint32_t a[3], u[4];
-        memcpy(a, x[i].scales, 12);
-        u[0] = (a[0] & 0x0f0f0f0f) | (((a[2] >> 0) & 0x03030303) << 4);
-        u[1] = (a[1] & 0x0f0f0f0f) | (((a[2] >> 2) & 0x03030303) << 4);
-        u[2] = ((a[0] >> 4) & 0x0f0f0f0f) | (((a[2] >> 4) & 0x03030303) << 4);
-        u[3] = ((a[1] >> 4) & 0x0f0f0f0f) | (((a[2] >> 6) & 0x03030303) << 4);
-        const __m128i sc8 = _mm_sub_epi8(load128(u), _mm_set1_epi8(32));
+        const kq_scale_bytes u = kq_q3_K_unpack_scales(x[i].scales);
+        const __m128i sc8 = _mm_sub_epi8(load128(u.u), _mm_set1_epi8(32));
         const int8_t *q8 = y[i].qs;
         __m256i bias = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), load256(y[i].bsums));
         const __m256i hm = load256(x[i].hmask);

@@ -154,7 +154,7 @@ static void vec_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *v
 /* Q4_K/Q5_K scales[12] -> bytes 0..7 = 6-bit scales, 8..15 = 6-bit mins (as quants.h), kept
  * in a register (see the AVX2 file on store forwarding). */
 static inline __m128i unpack_scales_k4(const uint8_t *scales) {
-    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
+    const kq_scale_bytes u = kq_k4_unpack_scales(scales);
     return _mm_set_epi32((int)u.u[3], (int)u.u[2], (int)u.u[1], (int)u.u[0]); /* m 4..7, m 0..3, sc 4..7, sc 0..3 */
 }
 

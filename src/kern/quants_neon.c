@@ -205,7 +205,7 @@ static inline int32x4_t dot32(int8x16_t q0, int8x16_t q1, const int8_t *y) {
 /* The 6-bit scales and mins of Q4_K/Q5_K (layout in quants.h) as bytes: sm[0..7] = sc_0..7,
  * sm[8..15] = m_0..7; the 12 bytes are read as three little-endian u32 a0 a1 a2. */
 static inline void k4_scales_u8(const uint8_t *scales, uint8_t sm[16]) {
-    const kq_k4_scale_bytes u = kq_k4_unpack_scales(scales);
+    const kq_scale_bytes u = kq_k4_unpack_scales(scales);
     memcpy(sm, u.u, 16);
 }
 
