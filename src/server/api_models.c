@@ -25,6 +25,20 @@ store *server_store(server_req *r, enum MHD_Result *ret) {
     return s;
 }
 
+store *server_store_list(server_req *r, store_entry **e, size_t *n, enum MHD_Result *ret) {
+    store *s = server_store(r, ret);
+    if (!s) return NULL;
+    seek_err err = { 0 };
+    *e = NULL;
+    *n = 0;
+    if (store_list(s, e, n, &err)) {
+        store_close(s);
+        *ret = server_reply_error(r, 500, "%s", err.msg);
+        return NULL;
+    }
+    return s;
+}
+
 json_t *server_model_details(const store *s, const store_manifest *m) {
     char *cfg_text = store_blob_read(s, m->config.digest, NULL, NULL);
     json_t *cfg = cfg_text ? json_loads(cfg_text, 0, NULL) : NULL;
@@ -65,15 +79,10 @@ static int body_name(server_req *r, const json_t *b, const char *key, store_name
 
 enum MHD_Result server_api_tags(server_req *r) {
     enum MHD_Result ret;
-    store *s = server_store(r, &ret);
+    store_entry *e;
+    size_t n;
+    store *s = server_store_list(r, &e, &n, &ret);
     if (!s) return ret;
-    store_entry *e = NULL;
-    size_t n = 0;
-    seek_err err = { 0 };
-    if (store_list(s, &e, &n, &err)) {
-        store_close(s);
-        return server_reply_error(r, 500, "%s", err.msg);
-    }
     json_t *models = json_array();
     for (size_t i = 0; i < n; i++) {
         char name[600], ts[64];

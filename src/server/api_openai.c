@@ -403,15 +403,10 @@ static json_t *model_obj(const store_name *n, int64_t mtime) {
 
 enum MHD_Result server_oai_models(server_req *r) {
     enum MHD_Result ret;
-    store *s = server_store(r, &ret);
+    store_entry *e;
+    size_t n;
+    store *s = server_store_list(r, &e, &n, &ret);
     if (!s) return ret;
-    store_entry *e = NULL;
-    size_t n = 0;
-    seek_err err = { 0 };
-    if (store_list(s, &e, &n, &err)) {
-        store_close(s);
-        return server_reply_error(r, 500, "%s", err.msg);
-    }
     json_t *data = json_array();
     for (size_t i = 0; i < n; i++) json_array_append_new(data, model_obj(&e[i].name, e[i].mtime));
     free(e);

@@ -254,5 +254,8 @@ uint64_t server_gen_total_ns(const server_gen *g);
 json_t *server_model_details(const store *s, const store_manifest *m);
 /* Opens the server's store, replying 500 on failure. */
 store *server_store(server_req *r, enum MHD_Result *ret);
+/* Opens the store and lists its models (*e: n entries, freed by the caller, as the store); NULL
+ * after replying 500 on failure. */
+store *server_store_list(server_req *r, store_entry **e, size_t *n, enum MHD_Result *ret);
 
 #endif
