@@ -14,10 +14,11 @@
  *    pins the semantics independently of the integer arithmetic.
  * 3. Fast ISA dots: equal to the reference dots to 1e-5 of the sum of |terms| for 1, 2, 3, 7, 8 and
  *    33 blocks, with weights from the reference quantizers and with random bytes under sane
- *    scales.  Skipped (with a message) where there is no fast ISA.
+ *    scales (Q8_0: with -128, which the quantizer never writes).  Skipped (with a message)
+ *    where there is no fast ISA.
  *
- * 4. Batched kernels (gemm_avx2.c, kern_ops.gemm): for every weight type, panels of 1..8 rows
- *    (pack) times 1..9, 16, 33 and 64 tokens (gemm: the 4-token micro-kernel and its 1-token
+ * 4. Batched kernels (gemm_avx2.c, gemm_q8_0_avx2.c, kern_ops.gemm): for every weight type,
+ *    panels of 1..8 rows (pack) times 1..9, 16, 33 and 64 tokens (gemm: the 4-token micro-kernel and its 1-token
  *    remainder) equal the reference dot of every (row, token) pair to 1e-5 of its sum of |terms|,
  *    and write nothing outside their nr x nt outputs.  Skipped without AVX2.
  * 5. kern_matmul on 3 threads for n = 1..9, 16, 33, 64 tokens and odd and even row counts, for
@@ -233,7 +234,15 @@ static void random_block(uint32_t type, void *blk, size_t size) {
     case GGUF_TYPE_Q4_1: ((block_q4_1 *)blk)->d = rand_scale(1); ((block_q4_1 *)blk)->m = rand_scale(1); break;
     case GGUF_TYPE_Q5_0: ((block_q5_0 *)blk)->d = rand_scale(1); break;
     case GGUF_TYPE_Q5_1: ((block_q5_1 *)blk)->d = rand_scale(1); ((block_q5_1 *)blk)->m = rand_scale(1); break;
-    case GGUF_TYPE_Q8_0: ((block_q8_0 *)blk)->d = rand_scale(1); break;
+    case GGUF_TYPE_Q8_0: {
+        /* -128 is the byte the quantizer never writes: planted in every block, and a quarter
+         * of the blocks all -128 (the largest integer sums of the batched kernel) */
+        block_q8_0 *b = blk;
+        b->d = rand_scale(1);
+        b->qs[rng_u64() % QK8_0] = -128;
+        if (rng_u64() % 4 == 0) memset(b->qs, 0x80, QK8_0);
+        break;
+    }
     case GGUF_TYPE_Q2_K: ((block_q2_K *)blk)->d = rand_scale(0); ((block_q2_K *)blk)->dmin = rand_scale(0); break;
     case GGUF_TYPE_Q3_K: ((block_q3_K *)blk)->d = rand_scale(1); break;
     case GGUF_TYPE_Q4_K: ((block_q4_K *)blk)->d = rand_scale(0); ((block_q4_K *)blk)->dmin = rand_scale(0); break;

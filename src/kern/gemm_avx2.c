@@ -1,6 +1,7 @@
 /*
  * gemm_avx2.c - AVX2 prompt-processing kernels: 8 weight rows x many Q8_16 activation rows
- * (tokens), for every quantized weight type of actq_impl.h.
+ * (tokens), for every quantized weight type of actq_impl.h whose integers fit in 6 bits; Q8_0's
+ * signed bytes have their own kernel (gemm_q8_0_avx2.c), whose pair this file's table lists.
  *
  * What it is: the batched half of the matmul (n >= 2 tokens).  The 1x1 dots of actq_avx2.c
  * unpack each weight block once per token and then reduce each dot horizontally; here a panel of
@@ -23,9 +24,7 @@
  *
  * int16 bounds of maddubs and of the adds before madd (activations are -127..127, never -128):
  *   u <= 31 (Q4_x, Q5_x, Q2_K, Q3_K, Q4_K, Q5_K): four pair sums 4 * 2 * 31 * 127 = 31496;
- *   u <= 63 (Q6_K): two pair sums, 2 * 2 * 63 * 127 = 32004, then madd each;
- *   Q8_0 keeps its signed bytes and uses the sign trick |w| * (a * sign(w)), one pair sum
- *   2 * 128 * 127 = 32512, madd each.
+ *   u <= 63 (Q6_K): two pair sums, 2 * 2 * 63 * 127 = 32004, then madd each.
  * The float sums run in a different order than the reference's; tests compare to it with the
  * usual 1e-5 of sum |terms| (tests/test_actq.c).
  *
@@ -47,7 +46,7 @@ static_assert(KERN_GEMM_ROWS == 8, "one ymm lane per row");
 /* ---- unpacking one weight block of one row ------------------------------------------------ */
 
 /* One weight block (32 or 256 weights) as unsigned integers in element order with the
- * per-group alpha and beta (for Q8_0: signed bytes, beta 0). */
+ * per-group alpha and beta. */
 typedef struct {
     _Alignas(32) uint8_t u[QK_K];
     float alpha[QK_K / 16];
@@ -91,12 +90,6 @@ static void unpack_q5_1(const void *vb, ublock *o) {
     const block_q5_1 *b = vb;
     store256(o->u, _mm256_or_si256(unpack_nibbles16(b->qs), fifth_bits(b->qh)));
     legacy_scales(o, f16f(b->d), f16f(b->m));
-}
-
-static void unpack_q8_0(const void *vb, ublock *o) {
-    const block_q8_0 *b = vb;
-    memcpy(o->u, b->qs, QK8_0);
-    legacy_scales(o, f16f(b->d), 0.f);
 }
 
 /* Q2_K / Q3_K low bits: in half h, byte l of qs[32h..] holds weight 128h + 32j + l in bits
@@ -259,7 +252,6 @@ PACK_FN(q4_0, QK4_0, block_q4_0)
 PACK_FN(q4_1, QK4_1, block_q4_1)
 PACK_FN(q5_0, QK5_0, block_q5_0)
 PACK_FN(q5_1, QK5_1, block_q5_1)
-PACK_FN(q8_0, QK8_0, block_q8_0)
 PACK_FN(q2_K, QK_K, block_q2_K)
 PACK_FN(q3_K, QK_K, block_q3_K)
 PACK_FN(q4_K, QK_K, block_q4_K)
@@ -269,7 +261,7 @@ PACK_FN(q6_K, QK_K, block_q6_K)
 /* ---- the multiply ------------------------------------------------------------------------- */
 
 /* How a group's int16 pair sums are widened (bounds in the file comment). */
-enum { U5 = 0, U6 = 1, S8 = 2 };
+enum { U5 = 0, U6 = 1 };
 
 static inline __m256i bcast32(const int8_t *p) {
     int32_t v;
@@ -277,16 +269,10 @@ static inline __m256i bcast32(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-/* Lane r = sum_l u[r][l] * q[l] over one group: u the group's 4 panel vectors (for S8: ua =
- * |w| and u = w for the signs), q the activation's 16 bytes. */
-static inline __m256i group_sum(int mode, const __m256i *u, const __m256i *ua, const int8_t *q) {
+/* Lane r = sum_l u[r][l] * q[l] over one group: u the group's 4 panel vectors, q the
+ * activation's 16 bytes. */
+static inline __m256i group_sum(int mode, const __m256i *u, const int8_t *q) {
     const __m256i ones = _mm256_set1_epi16(1);
-    if (mode == S8) {
-        __m256i p = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++)
-            p = _mm256_add_epi32(p, _mm256_madd_epi16(_mm256_maddubs_epi16(ua[c], _mm256_sign_epi8(bcast32(q + 4 * c), u[c])), ones));
-        return p;
-    }
     const __m256i m0 = _mm256_maddubs_epi16(u[0], bcast32(q)), m1 = _mm256_maddubs_epi16(u[1], bcast32(q + 4));
     const __m256i m2 = _mm256_maddubs_epi16(u[2], bcast32(q + 8)), m3 = _mm256_maddubs_epi16(u[3], bcast32(q + 12));
     if (mode == U5) return _mm256_madd_epi16(_mm256_add_epi16(_mm256_add_epi16(m0, m1), _mm256_add_epi16(m2, m3)), ones);
@@ -295,11 +281,11 @@ static inline __m256i group_sum(int mode, const __m256i *u, const __m256i *ua, c
 }
 
 /* acc + the group's contribution for one token: float(lane sums) * alpha * d + beta * s. */
-static inline __m256 token_step(int mode, const __m256i *u, const __m256i *ua, __m256 alpha, __m256 beta,
-                                const block_q8_16 *a, int h, __m256 acc) {
-    const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(group_sum(mode, u, ua, a->qs + 16 * h)), alpha);
+static inline __m256 token_step(int mode, const __m256i *u, __m256 alpha, __m256 beta, const block_q8_16 *a, int h,
+                                __m256 acc) {
+    const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(group_sum(mode, u, a->qs + 16 * h)), alpha);
     acc = _mm256_fmadd_ps(f, _mm256_broadcast_ss(&a->d[h]), acc);
-    return mode == S8 ? acc : _mm256_fmadd_ps(beta, _mm256_broadcast_ss(&a->s[h]), acc);
+    return _mm256_fmadd_ps(beta, _mm256_broadcast_ss(&a->s[h]), acc);
 }
 
 static inline void store_rows(float *y, __m256 acc, int nr) {
@@ -326,18 +312,15 @@ static inline __attribute__((always_inline)) void gemm_tokens(int mode, int nt, 
     const int64_t nb = k / QK8_16;
     for (int64_t b = 0; b < nb; b++) {
         for (int h = 0; h < 2; h++, panel += GROUP_BYTES) {
-            __m256i u[4], ua[4];
-            for (int c = 0; c < 4; c++) {
-                u[c] = _mm256_load_si256((const __m256i *)(panel + 32 * c));
-                ua[c] = mode == S8 ? _mm256_sign_epi8(u[c], u[c]) : u[c];
-            }
+            __m256i u[4];
+            for (int c = 0; c < 4; c++) u[c] = _mm256_load_si256((const __m256i *)(panel + 32 * c));
             const __m256 alpha = _mm256_load_ps((const float *)(panel + 128));
             const __m256 beta = _mm256_load_ps((const float *)(panel + 160));
-            acc0 = token_step(mode, u, ua, alpha, beta, a0 + b, h, acc0);
+            acc0 = token_step(mode, u, alpha, beta, a0 + b, h, acc0);
             if (nt > 1) {
-                acc1 = token_step(mode, u, ua, alpha, beta, a1 + b, h, acc1);
-                acc2 = token_step(mode, u, ua, alpha, beta, a2 + b, h, acc2);
-                acc3 = token_step(mode, u, ua, alpha, beta, a3 + b, h, acc3);
+                acc1 = token_step(mode, u, alpha, beta, a1 + b, h, acc1);
+                acc2 = token_step(mode, u, alpha, beta, a2 + b, h, acc2);
+                acc3 = token_step(mode, u, alpha, beta, a3 + b, h, acc3);
             }
         }
     }
@@ -368,17 +351,13 @@ static void gemm_u6(int64_t k, const void *panel, int nr, const void *act, uint6
                     int64_t ldy) {
     gemm_all(U6, k, panel, nr, act, a_row_bytes, nt, y, ldy);
 }
-static void gemm_s8(int64_t k, const void *panel, int nr, const void *act, uint64_t a_row_bytes, int64_t nt, float *y,
-                    int64_t ldy) {
-    gemm_all(S8, k, panel, nr, act, a_row_bytes, nt, y, ldy);
-}
 
 /* ---- the table ----------------------------------------------------------------------------- */
 
 const kern_gemm_ops kern_q8_16_gemm_avx2[GGUF_TYPE_COUNT] = {
     [GGUF_TYPE_Q4_0] = { pack_q4_0, gemm_u5 }, [GGUF_TYPE_Q4_1] = { pack_q4_1, gemm_u5 },
     [GGUF_TYPE_Q5_0] = { pack_q5_0, gemm_u5 }, [GGUF_TYPE_Q5_1] = { pack_q5_1, gemm_u5 },
-    [GGUF_TYPE_Q8_0] = { pack_q8_0, gemm_s8 }, [GGUF_TYPE_Q2_K] = { pack_q2_K, gemm_u5 },
+    [GGUF_TYPE_Q8_0] = { kern_gemm_q8_0_pack_avx2, kern_gemm_q8_0_avx2 }, [GGUF_TYPE_Q2_K] = { pack_q2_K, gemm_u5 },
     [GGUF_TYPE_Q3_K] = { pack_q3_K, gemm_u5 }, [GGUF_TYPE_Q4_K] = { pack_q4_K, gemm_u5 },
     [GGUF_TYPE_Q5_K] = { pack_q5_K, gemm_u5 }, [GGUF_TYPE_Q6_K] = { pack_q6_K, gemm_u6 },
 };
