@@ -18,9 +18,9 @@
  *    where there is no fast ISA.
  *
  * 4. Batched kernels (gemm_avx2.c, gemm_q8_0_avx2.c, kern_ops.gemm): for every weight type,
- *    panels of 1..8 rows (pack) times 1..9, 16, 33 and 64 tokens (gemm: the 4-token micro-kernel and its 1-token
- *    remainder) equal the reference dot of every (row, token) pair to 1e-5 of its sum of |terms|,
- *    and write nothing outside their nr x nt outputs.  Skipped without AVX2.
+ *    panels of 1..8 rows (pack) times 1..9, 16, 33 and 64 tokens (gemm: the 4-token
+ *    micro-kernel and its 1-token remainder) equal the reference dot of every (row, token) pair
+ *    to 1e-5 of its sum of |terms|, and write nothing outside their nr x nt outputs.  Skipped without AVX2.
  * 5. kern_matmul on 3 threads for n = 1..9, 16, 33, 64 tokens and odd and even row counts, for
  *    Q4_K, Q6_K, Q8_0, Q5_K and Q4_0: every output equals the reference dot of the row with the
  *    reference-quantized activation row (kern_matmul's own quantizer is bit-identical to it),
