@@ -442,7 +442,7 @@ static void test_gemm(void) {
             const int64_t nblk = tr->blck == QK_K ? 1 + (int64_t)(ni % 3) * 2 : 1 + (int64_t)(ni % 4) * 5; /* 1, 3, 5 | 1 .. 16 */
             batch_case bc;
             batch_make(&bc, type, (int)(ni & 1), nblk, nr, nt);
-            void *panel = aligned_alloc(32, KERN_GEMM_PANEL_BYTES(bc.n));
+            void *panel = aligned_alloc(32, g->panel_bytes(bc.n));
             const int64_t ldy = KERN_GEMM_ROWS + 3;
             float *y = malloc(sizeof(float) * (size_t)(nt * ldy));
             for (int64_t i = 0; i < nt * ldy; i++) y[i] = -12345.f;

@@ -77,6 +77,7 @@ extern const kern_from_float_fn kern_q8_16_quantize_avx2;
 /* The batched kernels (kern.h's kern_gemm_ops) for Q8_16 activations, gemm_avx2.c: all ten
  * weight types; the Q8_0 pair is gemm_q8_0_avx2.c's. */
 extern const kern_gemm_ops kern_q8_16_gemm_avx2[GGUF_TYPE_COUNT];
+uint64_t kern_gemm_q8_0_panel_bytes_avx2(int64_t k);
 void kern_gemm_q8_0_pack_avx2(int64_t k, const void *w, uint64_t row_bytes, int nr, void *panel);
 void kern_gemm_q8_0_avx2(int64_t k, const void *panel, int nr, const void *a, uint64_t a_row_bytes, int64_t nt,
                          float *y, int64_t ldy);

@@ -40,7 +40,6 @@
 #include "simd_avx2.h"
 
 #define GROUP_BYTES 192 /* one group of the panel: 128 weight bytes, 8 alpha, 8 beta */
-static_assert(KERN_GEMM_PANEL_BYTES(16) == GROUP_BYTES, "panel layout");
 static_assert(KERN_GEMM_ROWS == 8, "one ymm lane per row");
 
 /* ---- unpacking one weight block of one row ------------------------------------------------ */
@@ -352,12 +351,20 @@ static void gemm_u6(int64_t k, const void *panel, int nr, const void *act, uint6
     gemm_all(U6, k, panel, nr, act, a_row_bytes, nt, y, ldy);
 }
 
+/* Bytes of one panel: k is a multiple of 32 (the Q8_16 block), so a whole number of groups. */
+static uint64_t q8_16_panel_bytes(int64_t k) { return (uint64_t)k / 16 * GROUP_BYTES; }
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 const kern_gemm_ops kern_q8_16_gemm_avx2[GGUF_TYPE_COUNT] = {
-    [GGUF_TYPE_Q4_0] = { pack_q4_0, gemm_u5 }, [GGUF_TYPE_Q4_1] = { pack_q4_1, gemm_u5 },
-    [GGUF_TYPE_Q5_0] = { pack_q5_0, gemm_u5 }, [GGUF_TYPE_Q5_1] = { pack_q5_1, gemm_u5 },
-    [GGUF_TYPE_Q8_0] = { kern_gemm_q8_0_pack_avx2, kern_gemm_q8_0_avx2 }, [GGUF_TYPE_Q2_K] = { pack_q2_K, gemm_u5 },
-    [GGUF_TYPE_Q3_K] = { pack_q3_K, gemm_u5 }, [GGUF_TYPE_Q4_K] = { pack_q4_K, gemm_u5 },
-    [GGUF_TYPE_Q5_K] = { pack_q5_K, gemm_u5 }, [GGUF_TYPE_Q6_K] = { pack_q6_K, gemm_u6 },
+    [GGUF_TYPE_Q4_0] = { q8_16_panel_bytes, pack_q4_0, gemm_u5 },
+    [GGUF_TYPE_Q4_1] = { q8_16_panel_bytes, pack_q4_1, gemm_u5 },
+    [GGUF_TYPE_Q5_0] = { q8_16_panel_bytes, pack_q5_0, gemm_u5 },
+    [GGUF_TYPE_Q5_1] = { q8_16_panel_bytes, pack_q5_1, gemm_u5 },
+    [GGUF_TYPE_Q8_0] = { kern_gemm_q8_0_panel_bytes_avx2, kern_gemm_q8_0_pack_avx2, kern_gemm_q8_0_avx2 },
+    [GGUF_TYPE_Q2_K] = { q8_16_panel_bytes, pack_q2_K, gemm_u5 },
+    [GGUF_TYPE_Q3_K] = { q8_16_panel_bytes, pack_q3_K, gemm_u5 },
+    [GGUF_TYPE_Q4_K] = { q8_16_panel_bytes, pack_q4_K, gemm_u5 },
+    [GGUF_TYPE_Q5_K] = { q8_16_panel_bytes, pack_q5_K, gemm_u5 },
+    [GGUF_TYPE_Q6_K] = { q8_16_panel_bytes, pack_q6_K, gemm_u6 },
 };

@@ -16,7 +16,7 @@
  *                   (elements 32i + 2j, 32i + 2j + 1) as bytes 2r, 2r + 1; high 16 bytes the same
  *                   for group 1 (elements 32i + 16 + 2j, + 1)
  *     8 floats      d of rows 0..7 (alpha; Q8_0 has no offset)
- *   9 bytes per element and row set, within KERN_GEMM_PANEL_BYTES's 12.
+ *   9 bytes per element and row set (kern_gemm_q8_0_panel_bytes_avx2).
  *
  *   gemm, per token t and block i: the activation block's 32 bytes are sign-extended to int16
  *   into a small stack buffer one block ahead of use (a wide store read back at once by narrow
@@ -44,8 +44,9 @@
 
 #define PAIR_BYTES 256                /* the 8 vectors of element pairs of one block */
 #define BLOCK_BYTES (PAIR_BYTES + 32) /* and the 8 row scales */
-static_assert(BLOCK_BYTES <= KERN_GEMM_PANEL_BYTES(QK8_0), "panel fits the generic bound");
 static_assert(QK8_0 == QK8_16 && KERN_GEMM_ROWS == 8, "one activation block per weight block, one lane per row");
+
+uint64_t kern_gemm_q8_0_panel_bytes_avx2(int64_t k) { return (uint64_t)k / QK8_0 * BLOCK_BYTES; }
 
 /*
  * Rows w, w + row_bytes, ... (nr <= 8; missing rows are zeros) -> the panel of the file comment.

@@ -33,20 +33,24 @@ typedef void (*kern_axpy_fn)(int64_t n, float *y, float a, const void *x);
 
 /*
  * The prompt-processing (batched matmul) kernel pair, optional per type and ISA.  A "panel" is
- * KERN_GEMM_ROWS weight rows unpacked once into a kernel-private layout
- * (KERN_GEMM_PANEL_BYTES(k) bytes, 32-byte aligned), which then serves any number of tokens,
- * so each weight block is unpacked once per matmul instead of once per token.
+ * KERN_GEMM_ROWS weight rows unpacked once into a kernel-private layout (panel_bytes(k) bytes,
+ * 32-byte aligned; the layout and so the size depend on the kernel), which then serves any
+ * number of tokens, so each weight is unpacked once per matmul instead of once per token.
+ *   panel_bytes: the panel's size for rows of k elements (a multiple of 32, so that
+ *         aligned_alloc(32, size) is valid);
  *   pack: rows w, w + row_bytes, ..., nr (1..KERN_GEMM_ROWS) of them, k elements each -> panel;
  *   gemm: y[t * ldy + r] = dot(row r, activation row t) for r < nr, t < nt, the activation rows
- *         (in the type's vec_dot_type) a_row_bytes apart.
+ *         (in the vec_dot_type the kernels were chosen for) a_row_bytes apart; nothing else of
+ *         y is written.
  * Results equal vec_dot's within float rounding (the sums run in another order).
  */
 #define KERN_GEMM_ROWS 8
-#define KERN_GEMM_PANEL_BYTES(k) ((uint64_t)(k) / 16 * 192)
+typedef uint64_t (*kern_gemm_panel_bytes_fn)(int64_t k);
 typedef void (*kern_gemm_pack_fn)(int64_t k, const void *w, uint64_t row_bytes, int nr, void *panel);
 typedef void (*kern_gemm_fn)(int64_t k, const void *panel, int nr, const void *a, uint64_t a_row_bytes,
                              int64_t nt, float *y, int64_t ldy);
 typedef struct kern_gemm_ops {
+    kern_gemm_panel_bytes_fn panel_bytes;
     kern_gemm_pack_fn pack;
     kern_gemm_fn gemm;
 } kern_gemm_ops;
@@ -82,7 +86,7 @@ typedef struct kern_ops {
     kern_to_float_fn to_float;
     kern_axpy_fn axpy;       /* KV cache types: y += a * row */
     kern_vec_dot_fn dot_f32; /* KV cache types: dot of a row with floats */
-    /* kern_best() only: the batched kernels for vec_dot_type activations; both NULL where
+    /* kern_best() only: the batched kernels for vec_dot_type activations; all NULL where
      * absent (then kern_matmul runs vec_dot per row and token). */
     kern_gemm_ops gemm;
 } kern_ops;

@@ -7,8 +7,9 @@
  *   2. split W's m rows across threads, and then
  *      - prompt processing (n >= GEMM_MIN_TOKENS) where the type has batched kernels
  *        (kern_ops.gemm): each thread unpacks KERN_GEMM_ROWS rows at a time into a panel in its
- *        own buffer (L1/L2 sized: 12 bytes per element of a row) and multiplies every token
- *        with it, so each weight block is read and unpacked once per matmul;
+ *        own buffer (kern_gemm_ops.panel_bytes: 12 bytes per element of a row for the
+ *        quantized types; L1/L2 sized) and multiplies every token with it, so each weight
+ *        block is read and unpacked once per matmul;
  *      - otherwise each thread walks its rows in tiles of ROW_TILE rows x TOK_TILE tokens with
  *        the 1x1 dot, so a tile of weights is read from memory once and reused from cache for
  *        every token in the tile, while for a single token (decode) this degenerates to one
@@ -68,7 +69,7 @@ static void quantize_task(void *p, int ith, int nth) {
  * allocated, so the caller falls back to the 1x1 dots. */
 static bool gemm_rows(const matmul_ctx *c, int64_t lo, int64_t hi) {
     const kern_mat *W = c->W;
-    void *panel = aligned_alloc(32, KERN_GEMM_PANEL_BYTES(W->k)); /* size: a multiple of 192 */
+    void *panel = aligned_alloc(32, c->gemm.panel_bytes(W->k)); /* size: a multiple of 32 */
     if (!panel) return false;
     const uint8_t *wdata = W->data;
     for (int64_t r0 = lo; r0 < hi; r0 += KERN_GEMM_ROWS) {
