@@ -201,6 +201,9 @@ static void best_once_fn(void) {
 #endif
         }
 #if defined(__x86_64__)
+        /* float weights: the activations are the float rows themselves (vec_dot_type F32) */
+        if (active != KERN_ISA_SCALAR && kern_float_gemm_avx2[t].gemm && o->vec_dot_type == GGUF_TYPE_F32)
+            o->gemm = kern_float_gemm_avx2[t];
         if (t == KERN_TYPE_Q8_16 && active != KERN_ISA_SCALAR) o->from_float = kern_q8_16_quantize_avx2;
 #elif defined(__aarch64__)
         if (t == KERN_TYPE_Q8_16 && active == KERN_ISA_NEON) o->from_float = kern_q8_16_quantize_neon;

@@ -109,6 +109,10 @@ const kern_ops *kern_best(uint32_t type);
 extern const kern_ops *const kern_ops_avx2[GGUF_TYPE_COUNT];
 extern const kern_ops *const kern_ops_avx512[GGUF_TYPE_COUNT];
 extern const kern_ops *const kern_ops_neon[GGUF_TYPE_COUNT]; /* arm64 builds only (quants_neon.c) */
+/* Batched kernels for the float weight types (F32, F16, BF16; float activations), all-zero
+ * entries elsewhere: gemm_float_avx2.c, x86-64 builds only.  kern_best() uses them under the
+ * AVX2 and AVX-512 ISAs. */
+extern const kern_gemm_ops kern_float_gemm_avx2[GGUF_TYPE_COUNT];
 
 /* ---- thread pool ------------------------------------------------------------------- */
 

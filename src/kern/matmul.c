@@ -8,8 +8,9 @@
  *      - prompt processing (n >= GEMM_MIN_TOKENS) where the type has batched kernels
  *        (kern_ops.gemm): each thread unpacks KERN_GEMM_ROWS rows at a time into a panel in its
  *        own buffer (kern_gemm_ops.panel_bytes: 12 bytes per element of a row for the
- *        quantized types; L1/L2 sized) and multiplies every token with it, so each weight
- *        block is read and unpacked once per matmul;
+ *        quantized types, 32 for the float ones, whose panel holds f32; L2 sized for the
+ *        model shapes) and multiplies every token with it, so each weight block is read and
+ *        unpacked once per matmul;
  *      - otherwise each thread walks its rows in tiles of ROW_TILE rows x TOK_TILE tokens with
  *        the 1x1 dot, so a tile of weights is read from memory once and reused from cache for
  *        every token in the tile, while for a single token (decode) this degenerates to one
