@@ -10,6 +10,12 @@
  *              zeros, equal +-max values, tiny and non-finite inputs;
  *   to_float   bit-identical floats;
  *   axpy, dot_f32 (the KV cache types) within float rounding of the reference.
+ * The batched kernels of the float weight types (gemm_float_avx2.c, x86-64 with AVX2): pack +
+ * gemm for panels of 1..8 rows x 1..9, 16, 33, 64 tokens and row lengths 1 .. 1024 (multiples
+ * of 8 and not), and kern_matmul on 3 threads, against the double-precision dot of the weights
+ * as stored, within the float-rounding bound of any summation order; nothing outside the
+ * outputs written; kern_matmul_ex's kernel choice (use_gemm 0: the 1x1 dot bit for bit; 1: a
+ * token's result independent of the tokens sharing the call).
  * ISAs that are absent (or present but without kernels in this build) are reported, not tested.
  * All data come from a fixed-seed PRNG.
  */
@@ -433,6 +439,197 @@ static void test_swiglu(void) {
 #endif
 }
 
+/* ---- batched kernels for float weights (gemm_float_avx2.c) ----------------------------- */
+
+/* nr weight rows of one float type and nt float activation rows, k elements each, with the
+ * double-precision dot of every (row, token) pair from the reference conversion (exact for F16
+ * and BF16) and its sum of |terms|. */
+typedef struct {
+    int64_t k, m, n;
+    uint64_t row_bytes;
+    uint8_t *w;   /* m rows of the type */
+    float *x;     /* n rows of k floats */
+    double *ref;  /* ref[r * n + t] */
+    double *mag;  /* sum of |w_rl * x_tl| over l */
+} float_case;
+
+static void float_case_make(float_case *fc, uint32_t type, int64_t k, int64_t m, int64_t n) {
+    const kern_type_traits *tr = kern_traits(type);
+    fc->k = k, fc->m = m, fc->n = n;
+    fc->row_bytes = (uint64_t)k * tr->type_size;
+    fc->w = malloc(fc->row_bytes * (uint64_t)m);
+    fc->x = malloc(sizeof(float) * (size_t)(k * n));
+    fc->ref = malloc(sizeof(double) * (size_t)(m * n));
+    fc->mag = malloc(sizeof(double) * (size_t)(m * n));
+    float *wf = malloc(sizeof(float) * (size_t)(k * m));
+    fill_floats(wf, k * m);
+    for (int64_t r = 0; r < m; r++) {
+        tr->from_float(wf + r * k, fc->w + (uint64_t)r * fc->row_bytes, k);
+        tr->to_float(fc->w + (uint64_t)r * fc->row_bytes, wf + r * k, k); /* the values as stored */
+    }
+    for (int64_t t = 0; t < n; t++) fill_floats(fc->x + t * k, k);
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t t = 0; t < n; t++) {
+            double s = 0, a = 0;
+            for (int64_t l = 0; l < k; l++) {
+                const double p = (double)wf[r * k + l] * fc->x[t * k + l];
+                s += p;
+                a += fabs(p);
+            }
+            fc->ref[r * n + t] = s;
+            fc->mag[r * n + t] = a;
+        }
+    free(wf);
+}
+
+static void float_case_free(float_case *fc) {
+    free(fc->w), free(fc->x), free(fc->ref), free(fc->mag);
+}
+
+/* Any order of summing k products in float (with or without FMA) is within (k + 1) * 2^-24 of
+ * the sum of |terms| of the exact dot; one more 2^-24 for the result's own rounding. */
+static double float_tol(int64_t k, double mag) { return (double)(k + 2) * 0x1p-24 * mag + 1e-30; }
+
+/* y rows (n_rows of them, ldy apart) against the case for rows r0 .. r0 + nr - 1 and tokens
+ * t < nt: the outputs within float_tol, every other entry still -12345 (the sentinel).  Returns
+ * the failures and raises *worst to the largest error / tolerance. */
+static int float_compare(const float_case *fc, int64_t r0, int64_t nr, int64_t nt, const float *y, int64_t ldy,
+                         int64_t n_rows, double *worst, const char *what) {
+    int bad = 0;
+    for (int64_t t = 0; t < n_rows; t++)
+        for (int64_t r = 0; r < ldy; r++) {
+            const float got = y[t * ldy + r];
+            if (t >= nt || r >= nr) {
+                if (got != -12345.f && bad++ == 0)
+                    printf("  %s: write outside the output at token %lld row %lld\n", what, (long long)t, (long long)r);
+                continue;
+            }
+            const int64_t i = (r0 + r) * fc->n + t;
+            const double e = fabs((double)got - fc->ref[i]) / float_tol(fc->k, fc->mag[i]);
+            if (e > *worst) *worst = e;
+            if (!(e <= 1.0) && bad++ == 0)
+                printf("  %s: row %lld token %lld: got %.9g ref %.9g (%.3g x tol)\n", what, (long long)(r0 + r),
+                       (long long)t, got, fc->ref[i], e);
+        }
+    return bad;
+}
+
+static const uint32_t float_types[] = { GGUF_TYPE_F32, GGUF_TYPE_F16, GGUF_TYPE_BF16 };
+static const int64_t float_tokens[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33, 64 };
+#define N_FLOAT_TOKENS (sizeof float_tokens / sizeof float_tokens[0])
+
+/* pack + gemm directly: every panel height 1..8 times every token count of float_tokens, for
+ * row lengths that are and are not multiples of 8; a panel of exactly panel_bytes(k) bytes, an
+ * output wider than nr (ldy = nr + 3) and one spare token row, all sentinels but the nr x nt
+ * outputs. */
+static void test_float_gemm(void) {
+#if defined(__x86_64__)
+    if (!(kern_cpu_isas() >> KERN_ISA_AVX2 & 1)) {
+        printf("  float gemm: no AVX2 on this CPU, not tested\n");
+        return;
+    }
+    static const int64_t ks[] = { 1, 5, 8, 13, 64, 259, 1024 };
+    for (size_t ti = 0; ti < sizeof float_types / sizeof float_types[0]; ti++) {
+        const uint32_t type = float_types[ti];
+        const kern_gemm_ops *g = &kern_float_gemm_avx2[type];
+        CHECK(g->panel_bytes && g->pack && g->gemm, "%s: no avx2 float gemm", kern_traits(type)->name);
+        if (!g->panel_bytes || !g->pack || !g->gemm) continue;
+        double worst = 0;
+        int bad = 0, cases = 0;
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+            const int64_t k = ks[ki];
+            float_case fc;
+            float_case_make(&fc, type, k, KERN_GEMM_ROWS, 64);
+            CHECK(g->panel_bytes(k) % 32 == 0, "panel_bytes(%lld) = %llu, not a multiple of 32", (long long)k,
+                  (unsigned long long)g->panel_bytes(k));
+            void *panel = aligned_alloc(32, g->panel_bytes(k));
+            for (int nr = 1; nr <= KERN_GEMM_ROWS; nr++) {
+                g->pack(k, fc.w, fc.row_bytes, nr, panel);
+                for (size_t ni = 0; ni < N_FLOAT_TOKENS; ni++) {
+                    const int64_t nt = float_tokens[ni], ldy = nr + 3;
+                    float *y = malloc(sizeof(float) * (size_t)((nt + 1) * ldy));
+                    for (int64_t i = 0; i < (nt + 1) * ldy; i++) y[i] = -12345.f;
+                    g->gemm(k, panel, nr, fc.x, (uint64_t)k * sizeof(float), nt, y, ldy);
+                    char what[80];
+                    snprintf(what, sizeof what, "%s gemm %d rows x %lld tokens, k %lld", kern_traits(type)->name, nr,
+                             (long long)nt, (long long)k);
+                    const int b = float_compare(&fc, 0, nr, nt, y, ldy, nt + 1, &worst, what);
+                    CHECK(b == 0, "%s: %d outputs wrong", what, b);
+                    bad += b != 0;
+                    cases++;
+                    free(y);
+                }
+            }
+            free(panel);
+            float_case_free(&fc);
+        }
+        printf("  %-5s float gemm: %d of %d shapes wrong, worst error / tol %.2e\n", kern_traits(type)->name, bad,
+               cases, worst);
+    }
+#endif
+}
+
+/* kern_matmul on 3 threads for n = 1..9, 16, 33, 64 tokens and odd and even row counts (the
+ * panel kernels from n = 4 where the type has them, the 1x1 dot below): every output within
+ * float_tol of the exact dot, the gaps of a wider output stride untouched.  Then the kernel
+ * family kern_matmul_ex promises: use_gemm = 0 gives exactly kern_best's vec_dot per pair, and
+ * use_gemm = 1 gives each token exactly what it gets alone, whatever shares the call. */
+static void test_float_matmul(void) {
+    static const int64_t rows[] = { 37, 40, 7, 64 }, ks[] = { 67, 256 };
+    seek_err err = { 0 };
+    kern_pool *pool = kern_pool_new(3, &err);
+    CHECK(pool != NULL, "pool: %s", err.msg);
+    if (!pool) return;
+    for (size_t ti = 0; ti < sizeof float_types / sizeof float_types[0]; ti++) {
+        const uint32_t type = float_types[ti];
+        const kern_ops *ops = kern_best(type);
+        double worst = 0;
+        int bad = 0, cases = 0;
+        for (size_t ni = 0; ni < N_FLOAT_TOKENS; ni++) {
+            const int64_t n = float_tokens[ni], m = rows[ni % 4], k = ks[ni % 2], ldy = m + 5;
+            float_case fc;
+            float_case_make(&fc, type, k, m, n);
+            float *y = malloc(sizeof(float) * (size_t)(n * ldy));
+            for (int64_t i = 0; i < n * ldy; i++) y[i] = -12345.f;
+            CHECK(kern_matmul_scratch(type, k, n) == 0, "float weights need no activation scratch");
+            const kern_mat W = { fc.w, type, k, m, fc.row_bytes };
+            kern_matmul(pool, &W, fc.x, n, y, ldy, NULL);
+            char what[80];
+            snprintf(what, sizeof what, "%s matmul m %lld n %lld k %lld", kern_traits(type)->name, (long long)m,
+                     (long long)n, (long long)k);
+            const int b = float_compare(&fc, 0, m, n, y, ldy, n, &worst, what);
+            CHECK(b == 0, "%s: %d outputs wrong", what, b);
+            bad += b != 0;
+            cases++;
+
+            /* use_gemm = 0: the 1x1 dot, bit for bit */
+            int diff = 0;
+            kern_matmul_ex(pool, &W, fc.x, n, y, ldy, NULL, 0);
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t r = 0; r < m; r++) {
+                    float d = NAN;
+                    ops->vec_dot(k, &d, fc.w + (uint64_t)r * fc.row_bytes, fc.x + t * k);
+                    diff += memcmp(&d, &y[t * ldy + r], sizeof d) != 0;
+                }
+            CHECK(diff == 0, "%s: use_gemm 0 differs from vec_dot in %d outputs", what, diff);
+            /* use_gemm = 1: each token as computed alone */
+            kern_matmul_ex(pool, &W, fc.x, n, y, ldy, NULL, 1);
+            float *alone = malloc(sizeof(float) * (size_t)m);
+            for (int64_t t = 0; t < n; t++) {
+                kern_matmul_ex(pool, &W, fc.x + t * k, 1, alone, m, NULL, 1);
+                diff += memcmp(alone, y + t * ldy, sizeof(float) * (size_t)m) != 0;
+            }
+            CHECK(diff == 0, "%s: use_gemm 1 gives %d tokens another result than alone", what, diff);
+            free(alone);
+            free(y);
+            float_case_free(&fc);
+        }
+        printf("  %-5s float matmul (%s): %d of %d shapes wrong, worst error / tol %.2e\n", kern_traits(type)->name,
+               ops->gemm.gemm ? "panel kernels" : "1x1 dots", bad, cases, worst);
+    }
+    kern_pool_free(pool);
+}
+
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 static void test_dispatch(void) {
@@ -488,6 +685,14 @@ static void test_dispatch(void) {
         }
         if (!want) want = tr->vec_dot;
         CHECK(o->vec_dot == want, "kern_best(%s) is not the expected kernel", tr->name);
+        /* batched kernels: Q8_16 ones for quantized weights, float ones for float weights */
+        kern_gemm_fn want_gemm = NULL;
+#if defined(__x86_64__)
+        if (active != KERN_ISA_SCALAR && fine) want_gemm = kern_q8_16_gemm_avx2[t].gemm;
+        if (active != KERN_ISA_SCALAR && o->vec_dot_type == GGUF_TYPE_F32) want_gemm = kern_float_gemm_avx2[t].gemm;
+#endif
+        CHECK(o->gemm.gemm == want_gemm, "kern_best(%s) has not the expected batched kernel", tr->name);
+        CHECK(!o->gemm.gemm || (o->gemm.pack && o->gemm.panel_bytes), "kern_best(%s) batched kernels incomplete", tr->name);
     }
 }
 
@@ -536,5 +741,7 @@ int main(void) {
     test_kv_group(GGUF_TYPE_F32);
     test_kv_group(GGUF_TYPE_F16);
     test_kv_group(GGUF_TYPE_Q8_0);
+    test_float_gemm();
+    test_float_matmul();
     return check_done("test_kern");
 }
