@@ -1,26 +1,14 @@
 /*
  * attn_avx2.c - AVX2 attention group kernels (kern.h, "attention over a KV cache"): one cached K
  * or V row against up to KERN_KV_GROUP query heads at once.  Each 8-value chunk of the row is
- * loaded and converted (F16 -> F32, or Q8_0's int8 times its block scale) once and then serves
- * every head of the group, where per-head calls would convert it once per head.
+ * loaded and converted (kv_avx2.h: F16 -> F32, or Q8_0's int8 times its block scale) once and
+ * then serves every head of the group, where per-head calls would convert it once per head.
  *
  * The group size is a compile-time constant inside (one instantiation per size 1..8), so the
  * accumulators stay in registers.
  */
 #include "kern.h"
-#include "quants.h"
-#include "simd_avx2.h"
-
-/* 8 values of a row at element c, as floats */
-static inline __m256 ld_f32(const void *row, int64_t c) { return _mm256_loadu_ps((const float *)row + c); }
-static inline __m256 ld_f16(const void *row, int64_t c) {
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const f16_t *)row + c)));
-}
-static inline __m256 ld_q8_0(const void *row, int64_t c) {
-    const block_q8_0 *b = (const block_q8_0 *)row + c / QK8_0;
-    const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + c % QK8_0))));
-    return _mm256_mul_ps(_mm256_set1_ps(f16f(b->d)), q);
-}
+#include "kv_avx2.h"
 
 #define GROUP_KERNELS(pre, LD)                                                                              \
     static inline __attribute__((always_inline)) void pre##_dot_n(int64_t n, const void *row, const float *q, \
@@ -69,9 +57,9 @@ static inline __m256 ld_q8_0(const void *row, int64_t c) {
         }                                                                                                   \
     }
 
-GROUP_KERNELS(f32, ld_f32)
-GROUP_KERNELS(f16, ld_f16)
-GROUP_KERNELS(q8_0, ld_q8_0)
+GROUP_KERNELS(f32, kv_ld_f32)
+GROUP_KERNELS(f16, kv_ld_f16)
+GROUP_KERNELS(q8_0, kv_ld_q8_0)
 #undef GROUP_KERNELS
 
 const kern_kv_ops kern_kv_avx2[GGUF_TYPE_COUNT] = {
