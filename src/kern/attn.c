@@ -4,7 +4,9 @@
  *
  * What it is: the per-type choice (kern_kv_best) between the AVX2 group kernels (attn_avx2.c) and
  * portable ones that loop over the type's single-row dot_f32 / axpy (kern_best, so they use
- * whatever ISA has those).  What it is not: softmax or the loop over positions (model_forward.c).
+ * whatever ISA has those), and the choice of the tiled prompt kernel (attn_tile_avx2.c; none on
+ * other ISAs, where callers keep the per-token path).  What it is not: softmax or the loop over
+ * positions of the per-token path (model_forward.c).
  */
 #include "kern.h"
 
@@ -46,4 +48,20 @@ const kern_kv_ops *kern_kv_best(uint32_t type) {
     if ((isa == KERN_ISA_AVX2 || isa == KERN_ISA_AVX512) && kern_kv_avx2[type].dot_multi) return &kern_kv_avx2[type];
 #endif
     return p;
+}
+
+kern_attn_tile_fn kern_attn_tile_best(uint32_t type, int64_t d) {
+    if (d < 8 || d % 8 != 0 || !kern_kv_portable(type) || d % kern_traits(type)->blck != 0) return NULL;
+#if defined(__x86_64__)
+    int isa = kern_active_isa();
+    if (isa == KERN_ISA_AVX2 || isa == KERN_ISA_AVX512) return kern_attn_tile_avx2[type];
+#endif
+    return NULL;
+}
+
+uint64_t kern_attn_tile_scratch(int64_t d, int64_t rows) {
+#if defined(__x86_64__)
+    if (d >= 8 && d % 8 == 0 && rows >= 1) return kern_attn_tile_scratch_avx2(d, rows);
+#endif
+    return 0;
 }

@@ -183,6 +183,43 @@ const kern_kv_ops *kern_kv_best(uint32_t type);
 const kern_kv_ops *kern_kv_portable(uint32_t type);
 extern const kern_kv_ops kern_kv_avx2[GGUF_TYPE_COUNT];
 
+/* ---- tiled attention for prompt runs (attn_tile_avx2.c) ------------------------------ */
+
+/*
+ * A tile is nq query tokens of one sequence times the ng query heads that share one KV head.  Token
+ * t (at cache position pos[t]) and head i:
+ *   out(t, i) = sum_{j <= pos[t]} softmax_j(scale * q(t, i) . k_j) v_j
+ * with q(t, i) = q + t * q_stride + i * d and out(t, i) = out + t * out_stride + i * d (d floats
+ * each), and cached K / V row j at k + j * row_bytes / v + j * row_bytes (d values of the cache
+ * type).  The cached rows are taken in blocks; each block is converted to floats once and serves
+ * every query of the tile (S = Q K^T and O += P V as small matrix products, no horizontal sums),
+ * and the softmax is online: a running maximum and sum per query, earlier partial outputs rescaled
+ * when the maximum grows.  A query's result depends only on its own q and pos, not on which other
+ * queries share the tile.  It equals the per-token path (kern_kv_ops + kern_softmax) within float
+ * rounding.  scratch: kern_attn_tile_scratch(d, nq * ng) bytes, 32-byte aligned, per thread.
+ */
+#define KERN_ATTN_TILE_ROWS 48 /* query rows (nq * ng) a caller should aim for */
+typedef struct kern_attn_tile {
+    int64_t d;            /* head size, a multiple of 8 */
+    int nq, ng;           /* query tokens, query heads of the group */
+    const int64_t *pos;   /* (nq) each token's last visible position */
+    const float *q;       /* query token t, head i at q + t * q_stride + i * d */
+    int64_t q_stride;
+    const uint8_t *k, *v; /* cached row j at k + j * row_bytes (and v + j * row_bytes) */
+    uint64_t row_bytes;
+    float scale;          /* 1 / sqrt(d) */
+    float *out;           /* token t, head i at out + t * out_stride + i * d; overwritten */
+    int64_t out_stride;
+} kern_attn_tile;
+typedef void (*kern_attn_tile_fn)(const kern_attn_tile *a, void *scratch);
+/* Scratch bytes per thread for a tile of `rows` query rows; 0 where there is no tiled kernel. */
+uint64_t kern_attn_tile_scratch(int64_t d, int64_t rows);
+/* The tiled kernel for a KV cache type and head size on this CPU; NULL where there is none (no
+ * AVX2, d not a multiple of 8, not a KV type): then the caller runs the per-token path. */
+kern_attn_tile_fn kern_attn_tile_best(uint32_t type, int64_t d);
+extern const kern_attn_tile_fn kern_attn_tile_avx2[GGUF_TYPE_COUNT]; /* x86-64 builds only */
+uint64_t kern_attn_tile_scratch_avx2(int64_t d, int64_t rows);
+
 /* ---- float vector ops (ops.c) ------------------------------------------------------ */
 
 /* out = x / sqrt(mean(x^2) + eps) * w  (RMSNorm); out may alias x. */
