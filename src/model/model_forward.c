@@ -25,11 +25,15 @@
  * type as they are stored; attention then dots the float queries of a GQA group with each cached
  * K row and adds the weighted V rows into their outputs (kern_kv_ops: the query is not quantized,
  * so the cache's rounding is the only error added, and a cached row is converted once per group,
- * never expanded to floats in memory).
+ * never expanded to floats in memory).  Prompt runs instead attend in tiles of consecutive tokens
+ * x a GQA group (kern_attn_tile: a block of cached rows is converted to floats once per tile and
+ * serves all its queries); decode tokens keep the per-token path, so a sequence's decode steps do
+ * not depend on what else shares the pass.
  */
 #include "model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,12 +48,19 @@ struct model_ctx {
     uint64_t kv_head;      /* bytes of one head's d values within it */
     const kern_ops *kv_ops;/* the cache type's from_float (storing K and V) */
     const kern_kv_ops *kv_group; /* attention over cached rows, a GQA group at a time */
+    kern_attn_tile_fn attn_tile; /* prompt runs' tiled attention; NULL: every token per-token */
+    int64_t tile_tokens;   /* query tokens per tile (tile rows = tile_tokens * G) */
+    uint64_t tile_bytes;   /* tile scratch per thread */
     uint8_t *k_cache;      /* (n_layer, S, C, kv_row bytes) */
     uint8_t *v_cache;      /* (n_layer, S, C, kv_row bytes) */
     int64_t *bpos;   /* (T) position of each token of the current pass */
     int32_t *bseq;   /* (T) sequence of each token of the current pass */
     uint8_t *brole;  /* (T) 1: the token is part of a prompt run (2+ tokens of its sequence in this
                       * pass), computed with the batched kernels; 0: a lone (decode) token */
+    int32_t *tile_first, *tile_len; /* (T) the pass's attention tiles: prompt-run tokens
+                      * tile_first[i] .. + tile_len[i] - 1, one sequence, consecutive positions */
+    int32_t *lone;   /* (T) tokens that attend one by one (decode tokens, or all without attn_tile) */
+    int64_t n_tiles, n_lone;
     bool *want;      /* (T) model_eval's row selection */
     float *x;        /* (T, D) residual stream */
     float *xn;       /* (T, D) normalised input / projection output */
@@ -62,6 +73,7 @@ struct model_ctx {
     float *rope_cs;  /* (T, n_rot/2, 2) cos, sin for this batch's positions */
     double *inv_freq;/* (n_rot/2) base^(-2i/n_rot) / rope_freqs[i] */
     float *scores;   /* (threads, G x C) attention weights of one GQA group, per thread */
+    uint8_t *tile_scratch; /* (threads, tile_bytes) */
     void *act;       /* activation quantization scratch for kern_matmul */
     uint64_t kv_bytes, scratch_bytes;
     bool profile;                     /* model_ctx_profile_enable: time the phases below */
@@ -122,12 +134,26 @@ typedef struct {
     uint64_t scratch;  /* all scratch bytes, act included */
 } ctx_sizes;
 
+/* Query tokens per attention tile: about KERN_ATTN_TILE_ROWS query rows of G heads each. */
+static int64_t tile_tokens_of(const model *m) {
+    const int64_t G = m->hp.n_head / m->hp.n_head_kv;
+    return G >= KERN_ATTN_TILE_ROWS ? 1 : KERN_ATTN_TILE_ROWS / G;
+}
+
+/* Tile scratch per thread, rounded to whole 64-byte lines; 0 without a tiled kernel. */
+static uint64_t tile_scratch_bytes(const model *m, uint32_t kv_type) {
+    const int64_t d = m->hp.head_dim, G = m->hp.n_head / m->hp.n_head_kv;
+    if (!kern_attn_tile_best(kv_type, d)) return 0;
+    return (kern_attn_tile_scratch(d, tile_tokens_of(m) * G) + 63) / 64 * 64;
+}
+
 static ctx_sizes ctx_sizes_of(const model *m, int64_t n_ctx, int64_t n_seq, int64_t T, int nth) {
     const model_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, F = hp->n_ff, qd = hp->n_head * hp->head_dim,
                   kvd = hp->n_head_kv * hp->head_dim;
     ctx_sizes z;
     const uint32_t kv_type = model_kv_type(hp->head_dim);
+    const uint64_t tile_bytes = tile_scratch_bytes(m, kv_type);
     z.kv = (uint64_t)hp->n_layer * (uint64_t)n_seq * (uint64_t)n_ctx * model_kv_row_bytes(kv_type, kvd);
     z.act = kern_matmul_scratch(m->output.type, D, T);
     for (int64_t i = 0; i < hp->n_layer; i++) {
@@ -137,9 +163,10 @@ static ctx_sizes ctx_sizes_of(const model *m, int64_t n_ctx, int64_t n_seq, int6
             z.act = max_u64(z.act, kern_matmul_scratch(mats[j]->type, mats[j]->k, T));
     }
     z.scratch = sizeof(float) * (uint64_t)T * (uint64_t)(2 * D + 2 * qd + 2 * kvd + 2 * F + hp->n_rot) +
-                (sizeof(int64_t) + sizeof(int32_t) + sizeof(bool)) * (uint64_t)T +
+                (sizeof(int64_t) + 4 * sizeof(int32_t) + sizeof(bool)) * (uint64_t)T +
                 sizeof(double) * (uint64_t)(hp->n_rot / 2) +
-                sizeof(float) * (uint64_t)nth * (uint64_t)(hp->n_head / hp->n_head_kv) * (uint64_t)n_ctx + z.act;
+                sizeof(float) * (uint64_t)nth * (uint64_t)(hp->n_head / hp->n_head_kv) * (uint64_t)n_ctx +
+                (uint64_t)nth * tile_bytes + z.act;
     return z;
 }
 
@@ -196,6 +223,9 @@ model_ctx *model_ctx_new_multi(const model *m, int64_t n_ctx, int n_seq, int64_t
     c->kv_ops = kern_best(c->kv_type);
     /* the group kernels take whole 8-value chunks; other head sizes go head by head */
     c->kv_group = hp->head_dim % 8 == 0 ? kern_kv_best(c->kv_type) : kern_kv_portable(c->kv_type);
+    c->attn_tile = kern_attn_tile_best(c->kv_type, hp->head_dim);
+    c->tile_tokens = tile_tokens_of(m);
+    c->tile_bytes = tile_scratch_bytes(m, c->kv_type);
     c->kv_bytes = 2 * z.kv;
     c->scratch_bytes = z.scratch;
     if (z.kv > SIZE_MAX / 2) {
@@ -217,13 +247,18 @@ model_ctx *model_ctx_new_multi(const model *m, int64_t n_ctx, int n_seq, int64_t
     c->bpos = mem_alloc(sizeof(int64_t) * T);
     c->bseq = mem_alloc(sizeof(int32_t) * T);
     c->brole = mem_alloc((size_t)T);
+    c->tile_first = mem_alloc(sizeof(int32_t) * T);
+    c->tile_len = mem_alloc(sizeof(int32_t) * T);
+    c->lone = mem_alloc(sizeof(int32_t) * T);
     c->want = mem_alloc(sizeof(bool) * T);
     c->inv_freq = mem_alloc(sizeof(double) * (size_t)(hp->n_rot / 2));
     c->scores = mem_alloc(sizeof(float) * (size_t)nth * (size_t)(hp->n_head / hp->n_head_kv) * n_ctx);
+    c->tile_scratch = c->tile_bytes ? mem_alloc((size_t)(nth * c->tile_bytes)) : NULL;
     c->act = z.act ? mem_alloc(z.act) : NULL;
     if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || !c->att ||
         !c->gate || !c->up || !c->rope_cs || !c->bpos || !c->bseq || !c->brole || !c->want || !c->inv_freq ||
-        !c->scores || (z.act && !c->act)) {
+        !c->scores || !c->tile_first || !c->tile_len || !c->lone || (c->tile_bytes && !c->tile_scratch) ||
+        (z.act && !c->act)) {
         err_set(err, SEEK_ENOMEM, "out of memory allocating %.1f MiB of KV cache and scratch",
                 (double)(c->kv_bytes + c->scratch_bytes) / (1 << 20));
         model_ctx_free(c);
@@ -255,9 +290,13 @@ void model_ctx_free(model_ctx *c) {
     mem_free(c->bpos);
     mem_free(c->bseq);
     mem_free(c->brole);
+    mem_free(c->tile_first);
+    mem_free(c->tile_len);
+    mem_free(c->lone);
     mem_free(c->want);
     mem_free(c->inv_freq);
     mem_free(c->scores);
+    mem_free(c->tile_scratch);
     mem_free(c->act);
     free(c);
 }
@@ -283,8 +322,9 @@ static void rope_apply(float *vec, const float *cs, int64_t n_rot, bool neox) {
 
 typedef struct {
     model_ctx *c;
-    int64_t layer, T;
-    int64_t nsub; /* parts each GQA group is split into, so that short passes use every thread */
+    int64_t layer;
+    int64_t nsub; /* parts each lone token's GQA group is split into, so that short passes use every thread */
+    atomic_int_fast64_t next; /* next work item: tiles x KV heads first, then lone tokens' items */
 } attn_task_ctx;
 
 /* Byte offset of sequence s's region of layer l in a cache: C positions of kv_row bytes. */
@@ -293,38 +333,94 @@ static uint64_t cache_off(const model_ctx *c, int64_t l, int64_t s) {
 }
 
 /*
- * Causal attention, split across threads by (token, KV head, part of its group): token t reads
- * its own sequence's cache region, positions 0..bpos[t].  The query heads of a GQA group share
- * each cached row, so a row is converted once for the group (kern_kv_ops) rather than per head.
- * Scores are kept position-major, s[j * ng + i] for head i of the ng in hand.
+ * Attention of one lone token t for the query heads h0 .. h1 - 1 of KV head kh: its own sequence's
+ * cache region, positions 0..bpos[t].  The query heads of a GQA group share each cached row, so a
+ * row is converted once for the group (kern_kv_ops) rather than per head.  Scores are kept
+ * position-major in s, s[j * ng + i] for head i of the ng in hand.
+ */
+static void attn_lone(model_ctx *c, int64_t layer, int64_t t, int64_t kh, int64_t h0, int64_t h1, float *s) {
+    const model_hparams *hp = &c->m->hp;
+    const int64_t d = hp->head_dim, qd = hp->n_head * d;
+    const float scale = 1.0f / sqrtf((float)d);
+    const uint64_t row = c->kv_row;
+    const kern_kv_ops *kv = c->kv_group;
+    const int64_t p_last = c->bpos[t];
+    const uint8_t *kc = c->k_cache + cache_off(c, layer, c->bseq[t]) + (uint64_t)kh * c->kv_head;
+    const uint8_t *vc = c->v_cache + cache_off(c, layer, c->bseq[t]) + (uint64_t)kh * c->kv_head;
+    for (int64_t g0 = h0; g0 < h1; g0 += KERN_KV_GROUP) {
+        const int ng = (int)(h1 - g0 < KERN_KV_GROUP ? h1 - g0 : KERN_KV_GROUP);
+        const float *q = c->q + t * qd + g0 * d;
+        for (int64_t j = 0; j <= p_last; j++) kv->dot_multi(d, kc + (uint64_t)j * row, q, d, ng, s + j * ng);
+        for (int64_t j = 0; j < (p_last + 1) * ng; j++) s[j] *= scale;
+        for (int i = 0; i < ng; i++) kern_softmax(s + i, p_last + 1, ng);
+        float *out = c->att + t * qd + g0 * d;
+        memset(out, 0, sizeof(float) * (size_t)(ng * d));
+        for (int64_t j = 0; j <= p_last; j++) kv->axpy_multi(d, vc + (uint64_t)j * row, s + j * ng, 1, ng, out, d);
+    }
+}
+
+/* Attention of prompt tile i (tokens tile_first[i] ..) for all G query heads of KV head kh. */
+static void attn_tiled(model_ctx *c, int64_t layer, int64_t i, int64_t kh, void *scratch) {
+    const model_hparams *hp = &c->m->hp;
+    const int64_t d = hp->head_dim, qd = hp->n_head * d, G = hp->n_head / hp->n_head_kv, t0 = c->tile_first[i];
+    const uint64_t off = cache_off(c, layer, c->bseq[t0]) + (uint64_t)kh * c->kv_head;
+    kern_attn_tile a = {
+        .d = d, .nq = c->tile_len[i], .ng = (int)G, .pos = c->bpos + t0,
+        .q = c->q + t0 * qd + kh * G * d, .q_stride = qd,
+        .k = c->k_cache + off, .v = c->v_cache + off, .row_bytes = c->kv_row,
+        .scale = 1.0f / sqrtf((float)d),
+        .out = c->att + t0 * qd + kh * G * d, .out_stride = qd,
+    };
+    c->attn_tile(&a, scratch);
+}
+
+/*
+ * Causal attention of one layer.  Work items, taken by whichever thread is free: each (prompt
+ * tile, KV head), latest tiles first since they read the most positions, then each (lone token,
+ * KV head, part of its group).  Every item's arithmetic is fixed by its own tokens, so results do
+ * not depend on which thread runs it.
  */
 static void attn_task(void *p, int ith, int nth) {
     attn_task_ctx *a = p;
     model_ctx *c = a->c;
     const model_hparams *hp = &c->m->hp;
-    const int64_t H = hp->n_head, Hkv = hp->n_head_kv, d = hp->head_dim, qd = H * d;
-    const int64_t G = H / Hkv, per = (G + a->nsub - 1) / a->nsub;
-    const float scale = 1.0f / sqrtf((float)d);
-    const uint64_t row = c->kv_row;
-    const kern_kv_ops *kv = c->kv_group;
-    float *s = c->scores + (uint64_t)ith * (uint64_t)G * (uint64_t)c->n_ctx;
-    int64_t lo, hi;
-    kern_split(a->T * Hkv * a->nsub, 1, ith, nth, &lo, &hi);
-    for (int64_t idx = lo; idx < hi; idx++) {
-        const int64_t t = idx / (Hkv * a->nsub), r = idx % (Hkv * a->nsub), kh = r / a->nsub;
+    const int64_t Hkv = hp->n_head_kv, G = hp->n_head / Hkv, per = (G + a->nsub - 1) / a->nsub;
+    const int64_t n_tiled = c->n_tiles * Hkv, n_items = n_tiled + c->n_lone * Hkv * a->nsub;
+    (void)nth;
+    for (;;) {
+        const int64_t idx = atomic_fetch_add(&a->next, 1);
+        if (idx >= n_items) break;
+        if (idx < n_tiled) {
+            attn_tiled(c, a->layer, c->n_tiles - 1 - idx / Hkv, idx % Hkv, c->tile_scratch + (uint64_t)ith * c->tile_bytes);
+            continue;
+        }
+        const int64_t r = (idx - n_tiled) % (Hkv * a->nsub), kh = r / a->nsub;
+        const int64_t t = c->lone[(idx - n_tiled) / (Hkv * a->nsub)];
         const int64_t h0 = kh * G + (r % a->nsub) * per, h1 = h0 + per < (kh + 1) * G ? h0 + per : (kh + 1) * G;
-        const int64_t p_last = c->bpos[t];
-        const uint8_t *kc = c->k_cache + cache_off(c, a->layer, c->bseq[t]) + (uint64_t)kh * c->kv_head;
-        const uint8_t *vc = c->v_cache + cache_off(c, a->layer, c->bseq[t]) + (uint64_t)kh * c->kv_head;
-        for (int64_t g0 = h0; g0 < h1; g0 += KERN_KV_GROUP) {
-            const int ng = (int)(h1 - g0 < KERN_KV_GROUP ? h1 - g0 : KERN_KV_GROUP);
-            const float *q = c->q + t * qd + g0 * d;
-            for (int64_t j = 0; j <= p_last; j++) kv->dot_multi(d, kc + (uint64_t)j * row, q, d, ng, s + j * ng);
-            for (int64_t j = 0; j < (p_last + 1) * ng; j++) s[j] *= scale;
-            for (int i = 0; i < ng; i++) kern_softmax(s + i, p_last + 1, ng);
-            float *out = c->att + t * qd + g0 * d;
-            memset(out, 0, sizeof(float) * (size_t)(ng * d));
-            for (int64_t j = 0; j <= p_last; j++) kv->axpy_multi(d, vc + (uint64_t)j * row, s + j * ng, 1, ng, out, d);
+        attn_lone(c, a->layer, t, kh, h0, h1, c->scores + (uint64_t)ith * (uint64_t)G * (uint64_t)c->n_ctx);
+    }
+}
+
+/*
+ * Splits the pass's tokens for attention: prompt-run tokens (brole) go in tiles of up to
+ * tile_tokens consecutive tokens of one sequence at consecutive positions; lone tokens, and every
+ * token when there is no tiled kernel, attend one by one.  A token's result does not depend on
+ * the tile it lands in (kern.h), so where a run is cut into tiles does not matter.
+ */
+static void tiles_of(model_ctx *c, int64_t T) {
+    c->n_tiles = c->n_lone = 0;
+    for (int64_t t = 0; t < T; t++) {
+        if (!c->attn_tile || !c->brole[t]) {
+            c->lone[c->n_lone++] = (int32_t)t;
+            continue;
+        }
+        const int64_t i = c->n_tiles - 1;
+        if (i >= 0 && c->tile_first[i] + c->tile_len[i] == t && c->tile_len[i] < c->tile_tokens &&
+            c->bseq[t] == c->bseq[t - 1] && c->bpos[t] == c->bpos[t - 1] + 1) {
+            c->tile_len[i]++;
+        } else {
+            c->tile_first[c->n_tiles] = (int32_t)t;
+            c->tile_len[c->n_tiles++] = 1;
         }
     }
 }
@@ -376,6 +472,7 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
 
     for (int64_t t = 0; t < T; t++) kern_get_row(&m->tok_embd, tokens[t], c->x + t * D);
     roles_of(c, T);
+    tiles_of(c, T);
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < half; i++) {
             double theta = (double)c->bpos[t] * c->inv_freq[i];
@@ -408,8 +505,9 @@ static int64_t forward_batch(model_ctx *c, const int32_t *tokens, int64_t T, flo
         prof_mark(c, &t_ph, MODEL_PROF_ROPE);
         /* every token's K/V is in the cache before any token attends, so a sequence's tokens in
          * this pass see each other (causally, by position) */
-        const int64_t groups = T * Hkv, nth = kern_pool_size(c->pool);
-        attn_task_ctx a = { c, l, T, groups >= nth ? 1 : (nth + groups - 1) / groups };
+        const int64_t groups = c->n_lone * Hkv, nth = kern_pool_size(c->pool);
+        attn_task_ctx a = { .c = c, .layer = l, .nsub = groups == 0 || groups >= nth ? 1 : (nth + groups - 1) / groups };
+        atomic_init(&a.next, 0);
         kern_pool_run(c->pool, attn_task, &a);
         prof_mark(c, &t_ph, MODEL_PROF_ATTN);
         matmul_by_role(c, &L->wo, c->att, T, c->xn, D);
