@@ -25,6 +25,10 @@
 
 #define BLOCK 32 /* cached positions per block */
 
+/* The micro-kernels' loops over their few rows and vectors must be unrolled for the accumulators
+ * to live in registers (-O2 alone keeps them in memory). */
+#define UNROLL _Pragma("GCC unroll 8")
+
 /* Mp: query rows rounded up to whole vectors */
 static int64_t padded_rows(int64_t rows) { return (rows + 7) / 8 * 8; }
 
@@ -58,17 +62,24 @@ CONVERTER(convert_q8_0, kv_ld_q8_0)
 static inline __attribute__((always_inline)) void scores_step(int64_t d, const float *kb, const float *qt,
                                                               int64_t mp, float *s, int NV) {
     __m256 acc[4][3];
+    UNROLL
     for (int r = 0; r < 4; r++)
+        UNROLL
         for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_ps();
     for (int64_t c = 0; c < d; c++) {
         __m256 q[3];
+        UNROLL
         for (int v = 0; v < NV; v++) q[v] = _mm256_loadu_ps(qt + c * mp + 8 * v);
+        UNROLL
         for (int r = 0; r < 4; r++) {
             const __m256 k = _mm256_broadcast_ss(kb + r * d + c);
+            UNROLL
             for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(k, q[v], acc[r][v]);
         }
     }
+    UNROLL
     for (int r = 0; r < 4; r++)
+        UNROLL
         for (int v = 0; v < NV; v++) _mm256_storeu_ps(s + r * mp + 8 * v, acc[r][v]);
 }
 
@@ -126,19 +137,26 @@ static inline __attribute__((always_inline)) void pv_step(int64_t d, int64_t nb,
                                                           int64_t mp, const float *alpha, float *const *o,
                                                           int64_t c0, int R, int NV) {
     __m256 acc[3][4];
+    UNROLL
     for (int r = 0; r < R; r++) {
         const __m256 a = _mm256_broadcast_ss(alpha + r);
+        UNROLL
         for (int v = 0; v < NV; v++) acc[r][v] = _mm256_mul_ps(_mm256_loadu_ps(o[r] + c0 + 8 * v), a);
     }
     for (int64_t j = 0; j < nb; j++) {
         __m256 x[4];
+        UNROLL
         for (int v = 0; v < NV; v++) x[v] = _mm256_loadu_ps(vb + j * d + c0 + 8 * v);
+        UNROLL
         for (int r = 0; r < R; r++) {
             const __m256 pj = _mm256_broadcast_ss(p + j * mp + r);
+            UNROLL
             for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(pj, x[v], acc[r][v]);
         }
     }
+    UNROLL
     for (int r = 0; r < R; r++)
+        UNROLL
         for (int v = 0; v < NV; v++) _mm256_storeu_ps(o[r] + c0 + 8 * v, acc[r][v]);
 }
 
