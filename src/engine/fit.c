@@ -167,12 +167,14 @@ fit_memory fit_estimate_memory(const fit_shape *s, uint64_t resident_weights, in
     const uint32_t kv_type = model_kv_type(s->head_dim);
     fm.kv = 2 * (uint64_t)s->n_layer * C * model_kv_row_bytes(kv_type, (int64_t)kvd) * P;
     /* one context's activation buffers for a pass of T tokens, per-thread attention scores of a
-     * GQA group and the activation-quantization buffer; per sequence: a logits row (4V), a
-     * sampler (24V) and the cached token ids (4C), as the engine and the scheduler hold them */
+     * GQA group, per-thread prompt attention tiles (at most KERN_ATTN_TILE_ROWS rows or one
+     * group) and the activation-quantization buffer; per sequence: a logits row (4V), a sampler
+     * (24V) and the cached token ids (4C), as the engine and the scheduler hold them */
+    const uint64_t G = (uint64_t)(s->n_head / s->n_head_kv);
     uint64_t act = kern_matmul_scratch(GGUF_TYPE_Q8_0, (int64_t)(F > D ? F : D), (int64_t)T);
+    uint64_t tile = kern_attn_tile_scratch(s->head_dim, (int64_t)(G > KERN_ATTN_TILE_ROWS ? G : KERN_ATTN_TILE_ROWS));
     fm.scratch = sizeof(float) * T * (2 * D + 2 * qd + 2 * kvd + 2 * F + (uint64_t)s->head_dim) +
-                 sizeof(float) * nth * (uint64_t)(s->n_head / s->n_head_kv) * C + act + T * D * sizeof(float) +
-                 P * (28 * V + 4 * C);
+                 sizeof(float) * nth * G * C + nth * tile + act + T * D * sizeof(float) + P * (28 * V + 4 * C);
     /* vocabulary (token strings, hash tables, merge ranks: about 160 bytes a token) plus the
      * process itself (code, libraries, stacks): measured on the fixtures and synthetic models */
     fm.overhead = 160 * V + (24u << 20);
