@@ -44,7 +44,7 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 KERN_OBJ := $(filter $(BUILD)/src/base/% $(BUILD)/src/gguf/% $(BUILD)/src/kern/%,$(LIB_OBJ))
-KERN_TESTS = test_kern test_actq test_quants
+KERN_TESTS = test_kern test_actq test_quants test_attn
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -99,7 +99,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory seek tests
 	@tests/run.sh
 
-ASAN_TESTS = test_gguf test_kern test_tok test_jinja test_reason test_sample test_store test_engine test_fit
+ASAN_TESTS = test_gguf test_kern test_attn test_tok test_jinja test_reason test_sample test_store test_engine test_fit
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build-asan/seek build-asan/tests/fuzz_gguf $(ASAN_TESTS:%=build-asan/tests/%)
 	@for t in $(ASAN_TESTS); do \
