@@ -4,8 +4,9 @@
  * loaded and converted (kv_avx2.h: F16 -> F32, or Q8_0's int8 times its block scale) once and
  * then serves every head of the group, where per-head calls would convert it once per head.
  *
- * The group size is a compile-time constant inside (one instantiation per size 1..8), so the
- * accumulators stay in registers.
+ * The group size is a compile-time constant inside (one instantiation per size 1..8) and the
+ * loops over the group are unrolled, so the accumulators stay in registers (without the unroll
+ * pragmas GCC -O2 kept them on the stack: 75 FMAs with a stack operand).
  */
 #include "kern.h"
 #include "kv_avx2.h"
@@ -14,20 +15,20 @@
     static inline __attribute__((always_inline)) void pre##_dot_n(int64_t n, const void *row, const float *q, \
                                                                   int64_t qs, int NQ, float *out) {        \
         __m256 acc[KERN_KV_GROUP];                                                                          \
-        for (int i = 0; i < NQ; i++) acc[i] = _mm256_setzero_ps();                                          \
+        _Pragma("GCC unroll 8") for (int i = 0; i < NQ; i++) acc[i] = _mm256_setzero_ps();                  \
         for (int64_t c = 0; c < n; c += 8) {                                                                \
             const __m256 k = LD(row, c);                                                                    \
-            for (int i = 0; i < NQ; i++) acc[i] = _mm256_fmadd_ps(k, _mm256_loadu_ps(q + i * qs + c), acc[i]); \
+            _Pragma("GCC unroll 8") for (int i = 0; i < NQ; i++) acc[i] = _mm256_fmadd_ps(k, _mm256_loadu_ps(q + i * qs + c), acc[i]); \
         }                                                                                                   \
-        for (int i = 0; i < NQ; i++) out[i] = hsum_ps(acc[i]);                                              \
+        _Pragma("GCC unroll 8") for (int i = 0; i < NQ; i++) out[i] = hsum_ps(acc[i]);                      \
     }                                                                                                       \
     static inline __attribute__((always_inline)) void pre##_axpy_n(int64_t n, const void *row, const float *a, \
                                                                    int64_t as, int NA, float *y, int64_t ys) { \
         __m256 av[KERN_KV_GROUP];                                                                           \
-        for (int i = 0; i < NA; i++) av[i] = _mm256_set1_ps(a[i * as]);                                     \
+        _Pragma("GCC unroll 8") for (int i = 0; i < NA; i++) av[i] = _mm256_set1_ps(a[i * as]);             \
         for (int64_t c = 0; c < n; c += 8) {                                                                \
             const __m256 v = LD(row, c);                                                                    \
-            for (int i = 0; i < NA; i++)                                                                    \
+            _Pragma("GCC unroll 8") for (int i = 0; i < NA; i++)                                                                    \
                 _mm256_storeu_ps(y + i * ys + c, _mm256_fmadd_ps(av[i], v, _mm256_loadu_ps(y + i * ys + c))); \
         }                                                                                                   \
     }                                                                                                       \
