@@ -287,16 +287,6 @@ static inline __m256 token_step(int mode, const __m256i *u, __m256 alpha, __m256
     return _mm256_fmadd_ps(beta, _mm256_broadcast_ss(&a->s[h]), acc);
 }
 
-static inline void store_rows(float *y, __m256 acc, int nr) {
-    if (nr == KERN_GEMM_ROWS) {
-        _mm256_storeu_ps(y, acc);
-    } else {
-        float out[KERN_GEMM_ROWS];
-        _mm256_storeu_ps(out, acc);
-        memcpy(y, out, (size_t)nr * sizeof(float));
-    }
-}
-
 /* nt = 4 or 1 (a constant after inlining) tokens a_t = act + t * a_row_bytes over the panel;
  * y[t * ldy + r] for r < nr.  The four accumulators are named variables, not an array, so
  * that they stay in registers. */
@@ -323,11 +313,11 @@ static inline __attribute__((always_inline)) void gemm_tokens(int mode, int nt, 
             }
         }
     }
-    store_rows(y, acc0, nr);
+    store_lanes(y, acc0, nr);
     if (nt > 1) {
-        store_rows(y + ldy, acc1, nr);
-        store_rows(y + 2 * ldy, acc2, nr);
-        store_rows(y + 3 * ldy, acc3, nr);
+        store_lanes(y + ldy, acc1, nr);
+        store_lanes(y + 2 * ldy, acc2, nr);
+        store_lanes(y + 3 * ldy, acc3, nr);
     }
 }
 

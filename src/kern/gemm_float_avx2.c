@@ -110,16 +110,6 @@ static void pack_bf16(int64_t k, const void *w, uint64_t row_bytes, int nr, void
 
 /* ---- gemm: tiles of tokens over the panel --------------------------------------------------- */
 
-static inline void store_rows(float *y, __m256 acc, int nr) {
-    if (nr == KERN_GEMM_ROWS) {
-        _mm256_storeu_ps(y, acc);
-    } else {
-        float out[KERN_GEMM_ROWS];
-        _mm256_storeu_ps(out, acc);
-        memcpy(y, out, (size_t)nr * sizeof(float));
-    }
-}
-
 /* acc[t] += w * x_t[e] for t < nt, w the 8 rows of one panel element; token t = 4 g + j is read
  * at quad[g] + j * stride bytes, which x86 encodes as base + index * scale (j = 0, 1, 2) or as
  * one more register (j = 3), so three moving pointers serve twelve tokens. */
@@ -156,7 +146,7 @@ static inline __attribute__((always_inline)) void gemm_tile(int nt, int64_t k, c
     }
     if (l < k) tile_step(nt, acc, panel, quad, 0, stride);
 #pragma GCC unroll 16
-    for (int t = 0; t < nt; t++) store_rows(y + t * ldy, acc[t], nr);
+    for (int t = 0; t < nt; t++) store_lanes(y + t * ldy, acc[t], nr);
 }
 
 /* All nt tokens: TILE at a time, then one smaller tile for the rest; each case of the switch is

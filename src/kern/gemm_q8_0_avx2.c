@@ -107,16 +107,6 @@ static inline __m256i pair_dot(const uint8_t *pb, int h, int j, const int16_t *a
     return _mm256_madd_epi16(wv, bcast_pair(aw + 2 * j));
 }
 
-static inline void store_rows(float *y, __m256 acc, int nr) {
-    if (nr == KERN_GEMM_ROWS) {
-        _mm256_storeu_ps(y, acc);
-    } else {
-        float out[KERN_GEMM_ROWS];
-        _mm256_storeu_ps(out, acc);
-        memcpy(y, out, (size_t)nr * sizeof(float));
-    }
-}
-
 /* nt = 4 or 1 (a constant after inlining) tokens a_t = act + t * a_row_bytes over the panel;
  * y[t * ldy + r] for r < nr.  The loops over t are unrolled so that the per-token arrays stay
  * in registers. */
@@ -153,7 +143,7 @@ static inline __attribute__((always_inline)) void gemm_tokens(int nt, int64_t k,
         const __m256 alpha = _mm256_load_ps((const float *)(panel + PAIR_BYTES));
         _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) acc[t] = _mm256_fmadd_ps(f[t], alpha, acc[t]);
     }
-    _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) store_rows(y + t * ldy, acc[t], nr);
+    _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) store_lanes(y + t * ldy, acc[t], nr);
 }
 
 /* All nt tokens: four at a time, then the rest one by one. */

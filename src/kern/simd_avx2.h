@@ -62,6 +62,18 @@ static inline int hsum_epi32(__m256i v) {
     return hsum_epi32_128(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
 }
 
+/* The first n (1..8) lanes of v to y[0..n-1]; nothing past them is written (the batched kernels'
+ * panels of fewer than 8 rows). */
+static inline void store_lanes(float *y, __m256 v, int n) {
+    if (n == 8) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        float out[8];
+        _mm256_storeu_ps(out, v);
+        memcpy(y, out, (size_t)n * sizeof(float));
+    }
+}
+
 static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 static inline __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 
