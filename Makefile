@@ -99,7 +99,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory seek tests
 	@tests/run.sh
 
-ASAN_TESTS = test_gguf test_kern test_attn test_tok test_jinja test_reason test_sample test_store test_engine test_fit
+ASAN_TESTS = test_gguf test_kern test_actq test_attn test_tok test_jinja test_reason test_sample test_store test_engine test_fit
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build-asan/seek build-asan/tests/fuzz_gguf $(ASAN_TESTS:%=build-asan/tests/%)
 	@for t in $(ASAN_TESTS); do \
