@@ -168,21 +168,15 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vw, const void *va) {
     const block_q5_K *w = vw;
     const block_q8_16 *a = va;
     const int64_t nb = n / QK_K;
-    const uint8x16_t m4 = vdupq_n_u8(0x0F), b4 = vdupq_n_u8(0x10);
     float32x4_t acc = vdupq_n_f32(0.f), accm = acc;
     for (int64_t i = 0; i < nb; i++, a += QK_K / QK8_16) {
         float32x4_t sf[2], mf[2];
         k4_scales(w[i].scales, &w[i].d, sf, mf);
         uint8x16_t h0 = ld_u8(w[i].qh), h1 = ld_u8(w[i].qh + 16);
         for (int c = 0; c < 4; c++) {
-            const uint8x16_t b0 = ld_u8(w[i].qs + 32 * c), b1 = ld_u8(w[i].qs + 32 * c + 16);
-            const uint8x16_t lo0 = vorrq_u8(vandq_u8(b0, m4), vandq_u8(vshlq_n_u8(h0, 4), b4));
-            const uint8x16_t lo1 = vorrq_u8(vandq_u8(b1, m4), vandq_u8(vshlq_n_u8(h1, 4), b4));
-            const uint8x16_t hi0 = vorrq_u8(vshrq_n_u8(b0, 4), vandq_u8(vshlq_n_u8(h0, 3), b4));
-            const uint8x16_t hi1 = vorrq_u8(vshrq_n_u8(b1, 4), vandq_u8(vshlq_n_u8(h1, 3), b4));
-            h0 = vshrq_n_u8(h0, 2);
-            h1 = vshrq_n_u8(h1, 2);
-            k4_chunk(lo0, lo1, hi0, hi1, a + 2 * c, c, sf, mf, &acc, &accm);
+            uint8x16_t lo[2], hi[2];
+            unpack_q5_K_chunk(w[i].qs + 32 * c, &h0, &h1, lo, hi);
+            k4_chunk(lo[0], lo[1], hi[0], hi[1], a + 2 * c, c, sf, mf, &acc, &accm);
         }
     }
     *s = vaddvq_f32(vaddq_f32(acc, accm));

@@ -251,7 +251,6 @@ static void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *v
     const block_q5_K *x = vx;
     const block_q8_K *y = vy;
     const int64_t nb = n / QK_K;
-    const uint8x16_t m4 = vdupq_n_u8(0x0F), b4 = vdupq_n_u8(0x10);
     float32x4_t acc = vdupq_n_f32(0.f);
     float acc_m = 0.f;
     for (int64_t i = 0; i < nb; i++) {
@@ -261,16 +260,11 @@ static void vec_dot_q5_K_q8_K(int64_t n, float *s, const void *vx, const void *v
         uint8x16_t h0 = ld_u8(x[i].qh), h1 = ld_u8(x[i].qh + 16);
         int32x4_t sumi = vdupq_n_s32(0);
         for (int c = 0; c < 4; c++) {
-            const uint8x16_t b0 = ld_u8(x[i].qs + 32 * c), b1 = ld_u8(x[i].qs + 32 * c + 16);
             const int8_t *q8 = y[i].qs + 64 * c;
-            const uint8x16_t lo0 = vorrq_u8(vandq_u8(b0, m4), vandq_u8(vshlq_n_u8(h0, 4), b4));
-            const uint8x16_t lo1 = vorrq_u8(vandq_u8(b1, m4), vandq_u8(vshlq_n_u8(h1, 4), b4));
-            const uint8x16_t hi0 = vorrq_u8(vshrq_n_u8(b0, 4), vandq_u8(vshlq_n_u8(h0, 3), b4));
-            const uint8x16_t hi1 = vorrq_u8(vshrq_n_u8(b1, 4), vandq_u8(vshlq_n_u8(h1, 3), b4));
-            h0 = vshrq_n_u8(h0, 2);
-            h1 = vshrq_n_u8(h1, 2);
-            sumi = vmlaq_n_s32(sumi, dot32(as_s8(lo0), as_s8(lo1), q8), sm[2 * c]);
-            sumi = vmlaq_n_s32(sumi, dot32(as_s8(hi0), as_s8(hi1), q8 + 32), sm[2 * c + 1]);
+            uint8x16_t lo[2], hi[2];
+            unpack_q5_K_chunk(x[i].qs + 32 * c, &h0, &h1, lo, hi);
+            sumi = vmlaq_n_s32(sumi, dot32(as_s8(lo[0]), as_s8(lo[1]), q8), sm[2 * c]);
+            sumi = vmlaq_n_s32(sumi, dot32(as_s8(hi[0]), as_s8(hi[1]), q8 + 32), sm[2 * c + 1]);
         }
         acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sumi), y[i].d * h2f(x[i].d));
     }

@@ -151,4 +151,20 @@ static inline void unpack_q6_K_half(const uint8_t *ql, const uint8_t *qh, int h,
     }
 }
 
+/* Chunk c of a Q5_K superblock (weights 64c .. 64c + 63) as 5-bit integers: qs = the chunk's
+ * 32 nibble bytes, *h0 / *h1 = qh bytes 0..15 / 16..31 already shifted right by 2c (and shifted
+ * again here for the next chunk).  lo[e] = 16-byte half e of weights 64c .. 64c + 31 (low
+ * nibbles, fifth bit = bit 0), hi[e] the same for 64c + 32 .. 64c + 63 (high nibbles, bit 1). */
+static inline void unpack_q5_K_chunk(const uint8_t *qs, uint8x16_t *h0, uint8x16_t *h1, uint8x16_t lo[2],
+                                     uint8x16_t hi[2]) {
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), b4 = vdupq_n_u8(0x10);
+    const uint8x16_t b0 = ld_u8(qs), b1 = ld_u8(qs + 16);
+    lo[0] = vorrq_u8(vandq_u8(b0, m4), vandq_u8(vshlq_n_u8(*h0, 4), b4));
+    lo[1] = vorrq_u8(vandq_u8(b1, m4), vandq_u8(vshlq_n_u8(*h1, 4), b4));
+    hi[0] = vorrq_u8(vshrq_n_u8(b0, 4), vandq_u8(vshlq_n_u8(*h0, 3), b4));
+    hi[1] = vorrq_u8(vshrq_n_u8(b1, 4), vandq_u8(vshlq_n_u8(*h1, 3), b4));
+    *h0 = vshrq_n_u8(*h0, 2);
+    *h1 = vshrq_n_u8(*h1, 2);
+}
+
 #endif
