@@ -196,6 +196,20 @@ static inline void scales16_s8(int8x16_t sc, float d, float32x4_t sf[4]) {
     sf[3] = vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(hi)), d);
 }
 
+/* One half of a K-type superblock with sub-blocks of 16 (Q6_K, Q3_K, Q2_K): signed weights q[t][e]
+ * (16-byte half e of activation block ab[t]) against ab[0..3], acc += the group sums scaled by
+ * sf[0..1] (one float per sub-block, in sub-block order); with mf, also accm += mf * the blocks'
+ * activation sums (Q2_K's minimums). */
+static inline void k16_half(int8x16_t q[4][2], const block_q8_16 *ab, const float32x4_t *sf, const float32x4_t *mf,
+                            float32x4_t *acc, float32x4_t *accm) {
+    for (int j = 0; j < 4; j += 2) {
+        float32x4_t sv;
+        const float32x4_t dv = act_d2(ab + j, &sv);
+        *acc = fma2(*acc, dot2(q[j][0], q[j][1], q[j + 1][0], q[j + 1][1], ab + j), dv, sf[j / 2]);
+        if (mf) *accm = vfmaq_f32(*accm, mf[j / 2], sv);
+    }
+}
+
 /*
  * Q6_K: q = ql nibble | 2 bits of qh << 4 in 0..63 (layout in quants.h), weight q - 32.  Half h
  * is activation blocks 4h..4h+3: with ql0 = ql[64h..], ql1 = ql[64h+32..], qh = qh[32h..] (32
@@ -213,12 +227,7 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va) {
         for (int h = 0; h < 2; h++) {
             int8x16_t q[4][2]; /* [block 4h + j][16-byte half] */
             unpack_q6_K_half(w[i].ql, w[i].qh, h, q);
-            for (int j = 0; j < 4; j += 2) {
-                const block_q8_16 *ab = a + 4 * h + j;
-                float32x4_t sv;
-                const float32x4_t dv = act_d2(ab, &sv);
-                acc = fma2(acc, dot2(q[j][0], q[j][1], q[j + 1][0], q[j + 1][1], ab), dv, sf[2 * h + j / 2]);
-            }
+            k16_half(q, a + 4 * h, sf + 2 * h, NULL, &acc, NULL);
         }
     }
     *s = vaddvq_f32(acc);
@@ -252,12 +261,7 @@ static void vec_dot_q3_K(int64_t n, float *s, const void *vw, const void *va) {
                     hm[e] = vshrq_n_u8(hm[e], 1);
                 }
             }
-            for (int j = 0; j < 4; j += 2) {
-                const block_q8_16 *ab = a + 4 * h + j;
-                float32x4_t sv;
-                const float32x4_t dv = act_d2(ab, &sv);
-                acc = fma2(acc, dot2(q[j][0], q[j][1], q[j + 1][0], q[j + 1][1], ab), dv, sf[2 * h + j / 2]);
-            }
+            k16_half(q, a + 4 * h, sf + 2 * h, NULL, &acc, NULL);
         }
     }
     *s = vaddvq_f32(acc);
@@ -285,13 +289,7 @@ static void vec_dot_q2_K(int64_t n, float *s, const void *vw, const void *va) {
                     qs[e] = vshrq_n_u8(qs[e], 2);
                 }
             }
-            for (int j = 0; j < 4; j += 2) {
-                const block_q8_16 *ab = a + 4 * h + j;
-                float32x4_t sv;
-                const float32x4_t dv = act_d2(ab, &sv);
-                acc = fma2(acc, dot2(q[j][0], q[j][1], q[j + 1][0], q[j + 1][1], ab), dv, sf[2 * h + j / 2]);
-                accm = vfmaq_f32(accm, mf[2 * h + j / 2], sv);
-            }
+            k16_half(q, a + 4 * h, sf + 2 * h, mf + 2 * h, &acc, &accm);
         }
     }
     *s = vaddvq_f32(vaddq_f32(acc, accm));
